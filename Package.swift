@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric targets are always compiled optimised (even under `swift test`): debug-mode loops run tens of
+// times slower and would make the model tests take minutes. On x86_64 we ask for AVX2+FMA code
+// (`haswell`): swiftc emits no FMA without a target CPU. The manifest is compiled for the host, so the
+// `#if arch` picks the flag of the machine that builds.
+#if arch(x86_64)
+let cpuFlags = ["-target-cpu", "haswell"]
+#else
+let cpuFlags: [String] = []
+#endif
+// Swift 5 language mode: the kernels share raw buffers across worker threads by design, which strict
+// concurrency checking cannot express without wrappers on every loop.
+let lang: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+let fast: [SwiftSetting] = lang + [.unsafeFlags(["-Ounchecked"] + cpuFlags)]
+
+let package = Package(
+    name: "Diffuse",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Diffuse", targets: ["Diffuse"]),
+        .executable(name: "diffuse", targets: ["diffuse"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "DiffuseCore", swiftSettings: fast),
+        .target(name: "DiffuseSampling", dependencies: ["DiffuseCore"], swiftSettings: fast),
+        .target(name: "DiffuseModels", dependencies: ["DiffuseCore"], swiftSettings: fast),
+        .target(name: "Diffuse", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling"],
+                swiftSettings: fast),
+        .executableTarget(name: "diffuse", dependencies: [
+            "Diffuse", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: lang),
+        .testTarget(name: "DiffuseCoreTests", dependencies: ["DiffuseCore"], swiftSettings: lang),
+        .testTarget(name: "DiffuseSamplingTests", dependencies: ["DiffuseSampling", "DiffuseModels"], swiftSettings: lang),
+        .testTarget(name: "DiffuseModelsTests", dependencies: ["DiffuseModels"], swiftSettings: lang),
+        .testTarget(name: "DiffuseTests", dependencies: ["Diffuse", "diffuse"], swiftSettings: lang),
+    ]
+)

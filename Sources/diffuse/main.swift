@@ -1,0 +1,2 @@
+import Diffuse
+print("diffuse: not built yet")
