@@ -1,0 +1,114 @@
+import DiffuseModels
+import DiffuseSampling
+import Foundation
+
+extension StableDiffusionPipeline {
+    /// Runs txt2img (or img2img when `request.initImage` is set). `onStep` is called after every
+    /// denoising step; throwing from it cancels the run.
+    public func generate(_ request: GenerationRequest,
+                         onStep: (StepProgress) throws -> Void = { _ in }) throws -> GenerationResult {
+        let kind = request.sampler ?? defaultSampler
+        var sampler = try Sampler(kind: kind, config: schedulerConfig, steps: request.steps, eta: request.eta)
+        var rng = TorchGenerator(seed: request.seed)
+        let (context, warnings) = encodePrompts(request)
+        let cfg = request.guidanceScale > 1  // diffusers: do_classifier_free_guidance
+        let latentShape = [1, unet.config.inChannels, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
+
+        var latents: Tensor
+        var firstCall = 0
+        if let image = request.initImage {
+            firstCall = sampler.img2imgStartCall(strength: request.strength)
+            guard firstCall < sampler.timesteps.count else {
+                throw PipelineError.noStepsLeft(steps: request.steps, strength: request.strength)
+            }
+            guard image.shape == [1, 3, request.height, request.width] else {
+                throw PipelineError.sizeMismatch("init image is \(image.shape[3])x\(image.shape[2]) but the request is \(request.width)x\(request.height)")
+            }
+            sampler.begin(atCall: firstCall)
+            // diffusers: latent_dist.sample(generator) first, then the add_noise noise.
+            let (mean, logvar) = vae.encode(image)
+            let std = logvar.data.map { Foundation.exp(0.5 * $0) }
+            let eps = rng.randn(mean.shape)
+            var z = mean
+            for i in 0..<z.count { z.data[i] = (mean.data[i] + std[i] * eps.data[i]) * vae.config.scalingFactor }
+            let noise = rng.randn(z.shape)
+            latents = sampler.addNoise(original: z, noise: noise, call: firstCall)
+        } else {
+            latents = scale(rng.randn(latentShape), sampler.initNoiseSigma)
+        }
+
+        let calls = sampler.timesteps.count
+        let stepsTotal = (calls - firstCall + sampler.order - 1) / sampler.order
+        for call in firstCall..<calls {
+            let t = sampler.timesteps[call]
+            let input = sampler.scaleModelInput(latents, call: call)
+            let modelOutput = predictNoise(input, timestep: t, context: context, guided: cfg, scale: request.guidanceScale)
+            latents = sampler.step(modelOutput: modelOutput, call: call, sample: latents, noise: &rng)
+            let done = call - firstCall + 1
+            if done % sampler.order == 0 || call == calls - 1 {
+                try onStep(StepProgress(step: (done + sampler.order - 1) / sampler.order, total: stepsTotal,
+                                        timestep: t, latents: latents))
+            }
+        }
+        return GenerationResult(image: decodeToImage(latents), seed: request.seed, sampler: kind, warnings: warnings)
+    }
+
+    /// One UNet evaluation with classifier-free guidance: the batch is [negative, positive] as in diffusers.
+    func predictNoise(_ x: Tensor, timestep: Float, context: Tensor, guided: Bool, scale g: Float) -> Tensor {
+        guard guided else { return unet(x, timestep: timestep, context: context) }
+        let out = unet(concat([x, x], axis: 0), timestep: timestep, context: context)  // [2, C, h, w]
+        let halves = split(out, parts: 2, axis: 0)
+        var pred = halves[0]
+        for i in 0..<pred.count { pred.data[i] = halves[0].data[i] + g * (halves[1].data[i] - halves[0].data[i]) }
+        return pred
+    }
+
+    /// Latents → image [H, W, 3] in [0, 1], as diffusers' decode + postprocess("np").
+    public func decodeToImage(_ latents: Tensor) -> Tensor {
+        let decoded = vae.decode(scale(latents, 1 / vae.config.scalingFactor))  // [1, 3, H, W]
+        let (h, w) = (decoded.shape[2], decoded.shape[3])
+        return Tensor(shape: [h, w, 3]) { out in
+            for c in 0..<3 { for y in 0..<h { for x in 0..<w {
+                let v = decoded.data[(c * h + y) * w + x] / 2 + 0.5
+                out[(y * w + x) * 3 + c] = min(max(v, 0), 1)
+            } } }
+        }
+    }
+
+    /// Text embeddings [2 or 1, 77·k, D]: negative first when guidance is on (diffusers' order).
+    func encodePrompts(_ r: GenerationRequest) -> (Tensor, [String]) {
+        let skip = r.clipSkip ?? defaultClipSkip
+        var warnings: [String] = []
+        func embed(_ text: String) -> Tensor {
+            if r.chunkedPrompts {
+                let chunks = tokenizer.tokenizeChunked(text).map { $0.map(Int.init) }
+                return concat(chunks.map { textEncoder([$0], clipSkip: skip) }, axis: 1)
+            }
+            let tok = tokenizer.tokenize(text)
+            if let dropped = tok.dropped {
+                warnings.append("the prompt is longer than CLIP's 77 tokens; this part was dropped: \"\(dropped)\" (use chunked prompts to keep it)")
+            }
+            return textEncoder([tok.ids.map(Int.init)], clipSkip: skip)
+        }
+        let positive = embed(r.prompt)
+        guard r.guidanceScale > 1 else { return (positive, warnings) }
+        let negative = embed(r.negativePrompt)
+        // Chunked prompts of different lengths: repeat the shorter one's windows as A1111 pads.
+        if negative.shape[1] != positive.shape[1] {
+            let length = max(negative.shape[1], positive.shape[1])
+            return (concat([padWindows(negative, to: length, clipSkip: skip),
+                            padWindows(positive, to: length, clipSkip: skip)], axis: 0), warnings)
+        }
+        return (concat([negative, positive], axis: 0), warnings)
+    }
+
+    /// Extends [1, 77·k, D] to [1, L, D] by appending embeddings of the empty prompt, 77 tokens at a time.
+    private func padWindows(_ x: Tensor, to length: Int, clipSkip: Int) -> Tensor {
+        guard x.shape[1] < length else { return x }
+        let empty = textEncoder([tokenizer.tokenize("").ids.map(Int.init)], clipSkip: clipSkip)
+        var parts = [x]
+        var have = x.shape[1]
+        while have < length { parts.append(empty); have += 77 }
+        return concat(parts, axis: 1)
+    }
+}
