@@ -42,6 +42,7 @@ public enum Deflate {
         w.out.reserveCapacity(data.count / 2 + 64)
         w.out = [0x78, 0x9C]
         compress(data, level: level, into: &w)
+        w.alignToByte()
         let a = Adler32.checksum(data)
         w.out += [UInt8(a >> 24), UInt8(a >> 16 & 0xFF), UInt8(a >> 8 & 0xFF), UInt8(a & 0xFF)]
         return w.out

@@ -45,12 +45,28 @@ public struct PNGImage: Sendable {
 extension PNG {
     /// Reads a PNG file; every failure is a `PNGError` whose description names the file.
     public static func read(contentsOf url: URL) throws -> PNGImage {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw PNGError("cannot read \(url.path): \(describe(error))")
-        }
-        do { return try decode([UInt8](data)) } catch let e as PNGError {
+        let data = try readFile(url)
+        do { return try decode(data) } catch let e as PNGError {
             throw PNGError("\(url.path): \(e.description)")
+        }
+    }
+
+    /// The whole file, with the system's reason (strerror) when it cannot be read.
+    static func readFile(_ url: URL) throws -> [UInt8] {
+        func fail(_ reason: String) -> PNGError { PNGError("cannot read \(url.path): \(reason)") }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue { throw fail("it is a folder") }
+        guard let f = fopen(url.path, "rb") else { throw fail(String(cString: strerror(errno))) }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, f)
+            if n > 0 { out += chunk[0..<n] }
+            if n < chunk.count {
+                if ferror(f) != 0 { throw fail(String(cString: strerror(errno))) }
+                return out
+            }
         }
     }
 

@@ -34,10 +34,10 @@ struct Generate: ParsableCommand {
     @Option(name: [.short, .long], help: "A diffusers model folder or a single-file .safetensors checkpoint.")
     var model: String?
 
-    @Option(help: "Denoising steps (1…\(GenerationOptions.maxSteps)).")
+    @Option(parsing: .unconditional, help: "Denoising steps (1…\(GenerationOptions.maxSteps)).")
     var steps: Int = 50
 
-    @Option(help: "Classifier-free guidance scale (≥ 0; 1 or less disables guidance).")
+    @Option(parsing: .unconditional, help: "Classifier-free guidance scale (≥ 0; 1 or less disables guidance).")
     var cfgScale: Double = 7.5
 
     @Option(help: "Sampler: \(SamplerNames.cliNames.joined(separator: ", ")). Default: the model's own scheduler.")
@@ -46,31 +46,31 @@ struct Generate: ParsableCommand {
     @Option(name: [.short, .long], parsing: .unconditional, help: "Seed (0…2^63-1; -1 or omitted = random).")
     var seed: Int64?
 
-    @Option(name: [.customShort("W"), .long], help: "Width in pixels, a multiple of 8 up to \(GenerationOptions.maxSide). Default: the model's.")
+    @Option(name: [.customShort("W"), .long], parsing: .unconditional, help: "Width in pixels, a multiple of 8 up to \(GenerationOptions.maxSide). Default: the model's.")
     var width: Int?
 
-    @Option(name: [.customShort("H"), .long], help: "Height in pixels, a multiple of 8 up to \(GenerationOptions.maxSide). Default: the model's.")
+    @Option(name: [.customShort("H"), .long], parsing: .unconditional, help: "Height in pixels, a multiple of 8 up to \(GenerationOptions.maxSide). Default: the model's.")
     var height: Int?
 
     @Option(help: "A PNG to start from (image-to-image).")
     var initImage: String?
 
-    @Option(help: "How much of the init image is redrawn, 0…1 (default \(GenerationOptions.defaultStrength)).")
+    @Option(parsing: .unconditional, help: "How much of the init image is redrawn, 0…1 (default \(GenerationOptions.defaultStrength)).")
     var strength: Double?
 
-    @Option(name: [.short, .long], help: "Number of images (1…\(GenerationOptions.maxBatchCount)), seeds s, s+1, ….")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Number of images (1…\(GenerationOptions.maxBatchCount)), seeds s, s+1, ….")
     var batchCount: Int = 1
 
     @Option(name: [.short, .long], help: "Output PNG path.")
     var output: String?
 
-    @Option(name: [.short, .long], help: "Worker threads (1…\(Parallel.coreCount)); default: all cores.")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Worker threads (1…\(Parallel.coreCount)); default: all cores.")
     var threads: Int?
 
-    @Option(help: "Skip the last CLIP layers (A1111 numbering: 1 = none, 2 = penultimate). Default: the model's.")
+    @Option(parsing: .unconditional, help: "Skip the last CLIP layers (A1111 numbering: 1 = none, 2 = penultimate). Default: the model's.")
     var clipSkip: Int?
 
-    @Option(help: "DDIM / ancestral noise amount, 0…1.")
+    @Option(parsing: .unconditional, help: "DDIM / ancestral noise amount, 0…1.")
     var eta: Double = 0
 
     @Option(help: "Noise generator: \(RNGKind.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -81,6 +81,9 @@ struct Generate: ParsableCommand {
 
     @Flag(help: "No progress or status lines (errors and written paths are still printed).")
     var quiet = false
+
+    // Numeric options parse `.unconditional` so that a negative value (`--cfg-scale -2`) reaches validation
+    // and gets its range message instead of being taken for a flag.
 
     /// The validated options with a resolved seed; throws one-line errors.
     func makeOptions() throws -> GenerationOptions {
