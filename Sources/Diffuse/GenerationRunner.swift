@@ -2,6 +2,8 @@
 // loads the model and emits images one by one (so a batch that fails half way keeps what it finished).
 // The pipeline owner replaces the body of `runGeneration`; the types around it are the contract.
 
+import DiffuseModels
+import DiffuseSampling
 import Foundation
 
 /// Where a generation is, for progress display.
@@ -42,7 +44,51 @@ public typealias GenerationRunner = (_ options: GenerationOptions,
 
 public func runGeneration(_ options: GenerationOptions, progress: (GenerationProgress) -> Void,
                           emit: (GeneratedImage) throws -> Void) throws {
-    throw GenerationError("model loading is not available in this build yet (the pipeline is not wired to the CLI)")
+    let pipeline = try StableDiffusionPipeline(contentsOf: URL(fileURLWithPath: options.modelPath))
+    var request = GenerationRequest(prompt: options.prompt)
+    request.negativePrompt = options.negativePrompt
+    request.steps = options.steps
+    request.guidanceScale = Float(options.cfgScale)
+    request.sampler = try options.sampler.map { name in
+        guard let kind = SamplerKind(rawValue: name) else { throw GenerationError("unknown sampler '\(name)'") }
+        return kind
+    }
+    request.width = options.width ?? pipeline.defaultSize
+    request.height = options.height ?? pipeline.defaultSize
+    request.clipSkip = options.clipSkip
+    request.eta = Float(options.eta)
+    if let path = options.initImagePath {
+        let image = try GenerationOptions.readInitImage(path)
+        request.initImage = image.normalizedTensor()
+        request.width = image.width
+        request.height = image.height
+        request.strength = Float(options.effectiveStrength ?? GenerationOptions.defaultStrength)
+    }
+    try checkSize(request, factor: pipeline.vaeScaleFactor)
+    let kind = request.sampler ?? pipeline.defaultSampler
+    let modelHash = try pipeline.checkpoint.modelHash()
+    let seeds = options.seeds
+    for (index, seed) in seeds.enumerated() {
+        request.seed = seed
+        let start = Date()
+        let result = try pipeline.generate(request) { step in
+            let perStep = Date().timeIntervalSince(start) / Double(step.step)
+            progress(GenerationProgress(image: index + 1, imageCount: seeds.count, step: step.step,
+                                        stepCount: step.total, secondsPerStep: perStep))
+        }
+        for warning in result.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+        let raster = RasterImage(unitFloats: result.image.data, width: request.width, height: request.height)
+        try emit(GeneratedImage(image: raster, seed: seed, infotext: options.infotext(
+            seed: seed, samplerA1111Name: kind.a1111Name, width: request.width, height: request.height,
+            modelName: pipeline.name, modelHash: modelHash, clipSkip: options.clipSkip)))
+    }
+}
+
+/// The latent grid must divide the image exactly (8 px per cell for real SD models).
+private func checkSize(_ r: GenerationRequest, factor: Int) throws {
+    guard r.width % factor == 0, r.height % factor == 0 else {
+        throw GenerationError("width and height must be multiples of \(factor) for this model (got \(r.width)x\(r.height))")
+    }
 }
 
 extension GenerationOptions {
