@@ -12,6 +12,7 @@ import Foundation
 ///    changes the two literal special strings, which become "<|", the letters, and "|>".
 /// Character classes are those of the Oniguruma engine tokenizers uses, Unicode 16.0: `\s` is U+0009–000D,
 /// U+0085 and the Zs/Zl/Zp categories; scalars Swift knows from a later Unicode version count as unassigned.
+/// Lower-casing is Rust's `char::to_lowercase`, whose tables (Unicode 17) match Swift 6.3's.
 struct CLIPTextSplitter: Sendable {
     /// A special token's text, its id, and whether it is matched in the normalised (lower-cased) text.
     struct SpecialToken: Sendable {
@@ -143,9 +144,10 @@ struct CLIPTextSplitter: Sendable {
     }
 }
 
-/// The character classes of tokenizers' regex engine (Oniguruma, Unicode 16.0) and Rust's `char::to_lowercase`.
+/// The character classes of tokenizers' regex engine (Oniguruma, Unicode 16.0) and Rust's `char::to_lowercase`
+/// (Unicode 17, as Swift's own tables). Checked over every code point by TokenizerFileTests.
 enum UnicodeClass {
-    /// Scalars assigned after this Unicode version are unassigned to the oracle (no letter, number or case).
+    /// Scalars assigned after Unicode 16.0 are unassigned to the oracle's regex engine (neither letter nor number).
     private static func isKnown(_ c: Unicode.Scalar) -> Bool {
         guard let age = c.properties.age else { return false }
         return age.major < 16 || (age.major == 16 && age.minor == 0)
@@ -182,7 +184,7 @@ enum UnicodeClass {
     static func appendLowercase(_ c: Unicode.Scalar, to out: inout [Unicode.Scalar]) {
         if c.isASCII {
             out.append((0x41...0x5A).contains(c.value) ? Unicode.Scalar(c.value + 0x20)! : c)
-        } else if c.properties.changesWhenLowercased, isKnown(c) {
+        } else if c.properties.changesWhenLowercased {
             out.append(contentsOf: c.properties.lowercaseMapping.unicodeScalars)
         } else {
             out.append(c)
