@@ -28,7 +28,8 @@ let package = Package(
     targets: [
         .target(name: "DiffuseCore", swiftSettings: fast),
         .target(name: "DiffuseSampling", dependencies: ["DiffuseCore"], swiftSettings: fast),
-        .target(name: "DiffuseModels", dependencies: ["DiffuseCore"], swiftSettings: fast),
+        .target(name: "DiffuseModels", dependencies: ["DiffuseCore"], resources: [.copy("Resources/clip-merges.txt")],
+                swiftSettings: fast),
         .target(name: "Diffuse", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling"],
                 swiftSettings: fast),
         .executableTarget(name: "diffuse", dependencies: [
