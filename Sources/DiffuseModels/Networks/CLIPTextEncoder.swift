@@ -88,12 +88,16 @@ public struct CLIPTextEncoder {
                 + "num_attention_heads \(a.numAttentionHeads)")
         }
         let store = WeightStore(weights, owner: "text encoder")
-        let w = store.scope("text_model")
+        // transformers 4 state dicts (and real SD repos) name parameters "text_model.*"; transformers 5
+        // saves CLIPTextModel without that prefix. Both mean the same module tree.
+        let prefix = weights["embeddings.token_embedding.weight"] != nil ? "" : "text_model"
+        let w = store.scope(prefix)
         architecture = a
         tokenEmbedding = try w.take("embeddings.token_embedding.weight", shape: [a.vocabSize, a.hiddenSize])
         positionEmbedding = try w.take("embeddings.position_embedding.weight",
                                        shape: [a.maxPositionEmbeddings, a.hiddenSize]).toTensor()
-        store.ignore("text_model.embeddings.position_ids")   // a non-persistent buffer some exports include
+        // A non-persistent buffer that some exports include anyway.
+        store.ignore(prefix.isEmpty ? "embeddings.position_ids" : "text_model.embeddings.position_ids")
         layers = try (0..<a.numHiddenLayers).map { try CLIPEncoderLayer(w.scope("encoder.layers", $0), a) }
         finalLayerNorm = try LayerNormLayer(w.scope("final_layer_norm"), dim: a.hiddenSize, eps: a.layerNormEps)
         try store.finish()
