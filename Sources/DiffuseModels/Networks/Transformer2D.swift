@@ -52,11 +52,40 @@ struct BasicTransformerBlock {
     }
 }
 
+/// proj_in / proj_out: a 1×1 convolution on [B, C, H, W] (SD 1.x) or a linear layer on tokens (SD 2.x,
+/// use_linear_projection). Both map channels to channels; they differ in weight shape and in which side of
+/// the token reshape they run.
+enum ChannelProjection {
+    case conv(Conv2dLayer)
+    case linear(LinearLayer)
+
+    init(_ w: WeightScope, channels: Int, linear: Bool) throws {
+        self = linear ? .linear(try LinearLayer(w, in: channels, out: channels))
+            : .conv(try Conv2dLayer(w, in: channels, out: channels, kernel: 1))
+    }
+
+    /// [B, C, H, W] → tokens [B, H·W, C]
+    func toTokens(_ x: Tensor) -> Tensor {
+        switch self {
+        case .conv(let conv): return channelsLast(conv(x))
+        case .linear(let lin): return lin(channelsLast(x))
+        }
+    }
+
+    /// tokens [B, H·W, C] → [B, C, H, W]
+    func toImage(_ h: Tensor, height: Int, width: Int) -> Tensor {
+        switch self {
+        case .conv(let conv): return conv(channelsFirst(h, height: height, width: width))
+        case .linear(let lin): return channelsFirst(lin(h), height: height, width: width)
+        }
+    }
+}
+
 struct Transformer2DModel {
     let norm: GroupNormLayer
-    let projIn: LinearLayer?, projInConv: Conv2dLayer?
+    let projIn: ChannelProjection
     let blocks: [BasicTransformerBlock]
-    let projOut: LinearLayer?, projOutConv: Conv2dLayer?
+    let projOut: ChannelProjection
 
     init(_ w: WeightScope, channels: Int, heads: Int, layers: Int, contextDim: Int,
          groups: Int, linearProjection: Bool) throws {
@@ -65,29 +94,18 @@ struct Transformer2DModel {
                 + "check attention_head_dim in the UNet configuration")
         }
         norm = try GroupNormLayer(w.scope("norm"), channels: channels, groups: groups, eps: 1e-6)
-        if linearProjection {
-            projIn = try LinearLayer(w.scope("proj_in"), in: channels, out: channels)
-            projOut = try LinearLayer(w.scope("proj_out"), in: channels, out: channels)
-            projInConv = nil; projOutConv = nil
-        } else {
-            projInConv = try Conv2dLayer(w.scope("proj_in"), in: channels, out: channels, kernel: 1)
-            projOutConv = try Conv2dLayer(w.scope("proj_out"), in: channels, out: channels, kernel: 1)
-            projIn = nil; projOut = nil
-        }
+        projIn = try ChannelProjection(w.scope("proj_in"), channels: channels, linear: linearProjection)
         blocks = try (0..<layers).map {
             try BasicTransformerBlock(w.scope("transformer_blocks", $0), dim: channels, contextDim: contextDim,
                                       heads: heads, headDim: channels / heads)
         }
+        projOut = try ChannelProjection(w.scope("proj_out"), channels: channels, linear: linearProjection)
     }
 
     /// x [B, C, H, W], context [B, Lc, D] → [B, C, H, W]
     func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
-        let (height, width) = (x.shape[2], x.shape[3])
-        let n = norm(x)
-        var h = projInConv.map { channelsLast($0(n)) } ?? projIn!(channelsLast(n))   // [B, H·W, C]
+        var h = projIn.toTokens(norm(x))   // [B, H·W, C]
         for block in blocks { h = block(h, context: context) }
-        let out = projOutConv.map { $0(channelsFirst(h, height: height, width: width)) }
-            ?? channelsFirst(projOut!(h), height: height, width: width)          // [B, C, H, W]
-        return add(out, x)
+        return add(projOut.toImage(h, height: x.shape[2], width: x.shape[3]), x)
     }
 }
