@@ -58,6 +58,15 @@ final class NetworkBlockTests: XCTestCase {
         XCTAssertEqual(resizeNearest(x, height: 4, width: 4), upsampleNearest2x(x))
     }
 
+    // std = exp(logvar / 2): logvar 0 → 1, ln 4 → 2.
+    func testLatentSampleIsMeanPlusStdTimesNoise() {
+        let mean = Tensor(shape: [1, 2, 1, 1], data: [1, 2])
+        let logvar = Tensor(shape: [1, 2, 1, 1], data: [0, Float(Foundation.log(4.0))])
+        let z = AutoencoderKL.sample(mean: mean, logvar: logvar, noise: Tensor(shape: [1, 2, 1, 1], data: [1, -1]))
+        XCTAssertEqual(z.data[0], 2, accuracy: 1e-6)
+        XCTAssertEqual(z.data[1], 0, accuracy: 1e-6)
+    }
+
     func testTextEncoderRejectsBadInput() throws {
         let a = CLIPTextArchitecture(vocabSize: 10, hiddenSize: 4, intermediateSize: 8, numHiddenLayers: 2,
                                      numAttentionHeads: 2, maxPositionEmbeddings: 5, hiddenAct: .gelu)
