@@ -96,8 +96,10 @@ public struct CLIPTextEncoder {
         tokenEmbedding = try w.take("embeddings.token_embedding.weight", shape: [a.vocabSize, a.hiddenSize])
         positionEmbedding = try w.take("embeddings.position_embedding.weight",
                                        shape: [a.maxPositionEmbeddings, a.hiddenSize]).toTensor()
-        // A non-persistent buffer that some exports include anyway.
+        // A non-persistent buffer that some exports include anyway, and the pooled-output projection of
+        // CLIPTextModelWithProjection / OpenCLIP, which SD's hidden states never pass through.
         store.ignore(prefix.isEmpty ? "embeddings.position_ids" : "text_model.embeddings.position_ids")
+        store.ignore("text_projection.weight")
         layers = try (0..<a.numHiddenLayers).map { try CLIPEncoderLayer(w.scope("encoder.layers", $0), a) }
         finalLayerNorm = try LayerNormLayer(w.scope("final_layer_norm"), dim: a.hiddenSize, eps: a.layerNormEps)
         try store.finish()
