@@ -10,9 +10,9 @@ extension StableDiffusionPipeline {
         let kind = request.sampler ?? defaultSampler
         var sampler = try Sampler(kind: kind, config: schedulerConfig, steps: request.steps, eta: request.eta)
         var rng = TorchGenerator(seed: request.seed)
-        let (context, warnings) = encodePrompts(request)
+        let (context, warnings) = try encodePrompts(request)
         let cfg = request.guidanceScale > 1  // diffusers: do_classifier_free_guidance
-        let latentShape = [1, unet.config.inChannels, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
+        let latentShape = [1, unet.architecture.inChannels, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
 
         var latents: Tensor
         var firstCall = 0
@@ -30,7 +30,7 @@ extension StableDiffusionPipeline {
             let std = logvar.data.map { Foundation.exp(0.5 * $0) }
             let eps = rng.randn(mean.shape)
             var z = mean
-            for i in 0..<z.count { z.data[i] = (mean.data[i] + std[i] * eps.data[i]) * vae.config.scalingFactor }
+            for i in 0..<z.count { z.data[i] = (mean.data[i] + std[i] * eps.data[i]) * latentScale }
             let noise = rng.randn(z.shape)
             latents = sampler.addNoise(original: z, noise: noise, call: firstCall)
         } else {
@@ -65,7 +65,7 @@ extension StableDiffusionPipeline {
 
     /// Latents → image [H, W, 3] in [0, 1], as diffusers' decode + postprocess("np").
     public func decodeToImage(_ latents: Tensor) -> Tensor {
-        let decoded = vae.decode(scale(latents, 1 / vae.config.scalingFactor))  // [1, 3, H, W]
+        let decoded = vae.decode(scale(latents, 1 / latentScale))  // [1, 3, H, W]
         let (h, w) = (decoded.shape[2], decoded.shape[3])
         return Tensor(shape: [h, w, 3]) { out in
             for c in 0..<3 { for y in 0..<h { for x in 0..<w {
@@ -76,36 +76,36 @@ extension StableDiffusionPipeline {
     }
 
     /// Text embeddings [2 or 1, 77·k, D]: negative first when guidance is on (diffusers' order).
-    func encodePrompts(_ r: GenerationRequest) -> (Tensor, [String]) {
+    func encodePrompts(_ r: GenerationRequest) throws -> (Tensor, [String]) {
         let skip = r.clipSkip ?? defaultClipSkip
         var warnings: [String] = []
-        func embed(_ text: String) -> Tensor {
+        func embed(_ text: String) throws -> Tensor {
             if r.chunkedPrompts {
                 let chunks = tokenizer.tokenizeChunked(text).map { $0.map(Int.init) }
-                return concat(chunks.map { textEncoder([$0], clipSkip: skip) }, axis: 1)
+                return concat(try chunks.map { try textEncoder([$0], clipSkip: skip) }, axis: 1)
             }
             let tok = tokenizer.tokenize(text)
             if let dropped = tok.dropped {
                 warnings.append("the prompt is longer than CLIP's 77 tokens; this part was dropped: \"\(dropped)\" (use chunked prompts to keep it)")
             }
-            return textEncoder([tok.ids.map(Int.init)], clipSkip: skip)
+            return try textEncoder([tok.ids.map(Int.init)], clipSkip: skip)
         }
-        let positive = embed(r.prompt)
+        let positive = try embed(r.prompt)
         guard r.guidanceScale > 1 else { return (positive, warnings) }
-        let negative = embed(r.negativePrompt)
+        let negative = try embed(r.negativePrompt)
         // Chunked prompts of different lengths: repeat the shorter one's windows as A1111 pads.
         if negative.shape[1] != positive.shape[1] {
             let length = max(negative.shape[1], positive.shape[1])
-            return (concat([padWindows(negative, to: length, clipSkip: skip),
-                            padWindows(positive, to: length, clipSkip: skip)], axis: 0), warnings)
+            return (concat([try padWindows(negative, to: length, clipSkip: skip),
+                            try padWindows(positive, to: length, clipSkip: skip)], axis: 0), warnings)
         }
         return (concat([negative, positive], axis: 0), warnings)
     }
 
     /// Extends [1, 77·k, D] to [1, L, D] by appending embeddings of the empty prompt, 77 tokens at a time.
-    private func padWindows(_ x: Tensor, to length: Int, clipSkip: Int) -> Tensor {
+    private func padWindows(_ x: Tensor, to length: Int, clipSkip: Int) throws -> Tensor {
         guard x.shape[1] < length else { return x }
-        let empty = textEncoder([tokenizer.tokenize("").ids.map(Int.init)], clipSkip: clipSkip)
+        let empty = try textEncoder([tokenizer.tokenize("").ids.map(Int.init)], clipSkip: clipSkip)
         var parts = [x]
         var have = x.shape[1]
         while have < length { parts.append(empty); have += 77 }

@@ -23,20 +23,33 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
         checkpoint = ckpt
         name = ckpt.name
         family = ckpt.family
-        tokenizer = try ckpt.makeTokenizer()
+        switch ckpt.tokenizer {
+        case .files(let vocab, _): tokenizer = try CLIPTokenizer(tokenizerFolder: vocab.deletingLastPathComponent())
+        case .builtin: tokenizer = try CLIPTokenizer.builtin(padTokenId: Int32(ckpt.padTokenId))
+        }
         textEncoder = try CLIPTextEncoder(config: ckpt.textConfig, weights: ckpt.textEncoder)
         unet = try UNet2DConditionModel(config: ckpt.unetConfig, weights: ckpt.unet)
         vae = try AutoencoderKL(config: ckpt.vaeConfig, weights: ckpt.vae)
         schedulerConfig = try SchedulerConfig.decode(ckpt.schedulerConfigJSON)
         vaeScaleFactor = 1 << (ckpt.vaeConfig.blockOutChannels.count - 1)
         defaultClipSkip = ckpt.defaultClipSkip
+        let side: Int
+        switch ckpt.unetConfig.sampleSize {
+        case .one(let v)?: side = v
+        case .list(let l)?: side = l.first ?? 64
+        case nil: side = 64
+        }
+        defaultSize = side * vaeScaleFactor
+        latentScale = Float(ckpt.vaeConfig.scalingFactor)
     }
 
     /// The sampler the model ships with (its scheduler_config.json class).
     public var defaultSampler: SamplerKind { SamplerKind.from(config: schedulerConfig) ?? .pndm }
 
     /// Default image side: the UNet's sample size in latent cells × the VAE factor (512 for SD 1.5).
-    public var defaultSize: Int { unet.config.sampleSize * vaeScaleFactor }
+    public let defaultSize: Int
+    /// The VAE's scaling_factor: latents are multiplied by it after encoding, divided before decoding.
+    public let latentScale: Float
 }
 
 /// What to generate. Validated by `GenerationOptions` in the CLI and server before it gets here.
