@@ -62,6 +62,20 @@ final class CheckpointSingleFileTests: XCTestCase {
         assertFails(url, mentioning: "\"model.diffusion_model.out.0.weight\" has shape [5] but the architecture")
     }
 
+    func testSD1KeysWithoutTheTextModelLevelAreAccepted() throws {
+        let source = try SafeTensorsFile(url: fixturesRoot.appendingPathComponent("sd1.safetensors"))
+        let renamed = source.names.compactMap { n -> (String, Weight)? in
+            guard let w = source.weight(named: n) else { return nil }
+            return (n.replacingOccurrences(of: "cond_stage_model.transformer.text_model.", with: "cond_stage_model.transformer."), w)
+        }
+        let url = try scratchFolder().appendingPathComponent("legacy.safetensors")
+        try SafeTensorsWriter.write(tensors: renamed, metadata: source.metadata, to: url)
+        let legacy = try loadCheckpoint(at: url)
+        let reference = try loadCheckpoint(at: fixturesRoot.appendingPathComponent("sd1.safetensors"))
+        XCTAssertEqual(Set(legacy.textEncoder.keys), Set(reference.textEncoder.keys))
+        XCTAssertEqual(legacy.textConfig, reference.textConfig)
+    }
+
     func testWithoutHintsTheStandardSDValuesAreUsed() throws {
         let sd1 = try loadCheckpoint(at: try edited("sd1.safetensors", metadata: [:], name: "sd1"))
         XCTAssertEqual(sd1.unetConfig.attentionHeadDim, .one(8), "SD1: 8 heads")
