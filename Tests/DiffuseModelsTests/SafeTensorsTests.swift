@@ -2,14 +2,17 @@ import Foundation
 import XCTest
 @testable import DiffuseModels
 
-/// A fresh scratch folder per test case.
-func scratchFolder(_ name: String = #function) throws -> URL {
-    let safe = name.filter { $0.isLetter || $0.isNumber }
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("diffuse-files-tests-\(getpid())").appendingPathComponent(safe)
-    try? FileManager.default.removeItem(at: url)
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
+extension XCTestCase {
+    /// A fresh scratch folder, removed when the test ends.
+    func scratchFolder(_ name: String = #function) throws -> URL {
+        let safe = name.filter { $0.isLetter || $0.isNumber }
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("diffuse-files-tests-\(getpid())").appendingPathComponent(safe)
+        try? FileManager.default.removeItem(at: url)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url.deletingLastPathComponent()) }
+        return url
+    }
 }
 
 /// Writes a file made of an 8-byte length, `header` as given, and `data` bytes — for crafting corrupt files.

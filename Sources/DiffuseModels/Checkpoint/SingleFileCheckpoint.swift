@@ -91,7 +91,8 @@ func loadSingleFile(_ url: URL) throws -> LoadedCheckpoint {
     var consumed = Set<String>()
     let unet = try convertSingleFile(file, table: unetTable(unetConfig), consumed: &consumed)
     let vae = try convertSingleFile(file, table: vaeTable(vaeConfig), consumed: &consumed)
-    let textTable = family == .sd1 ? clipTable(textConfig) : openCLIPTable(textConfig)
+    let textTable = family == .sd1
+        ? clipTable(textConfig, originalPrefix: sd1TextPrefix(in: file)) : openCLIPTable(textConfig)
     let text = try convertSingleFile(file, table: textTable, consumed: &consumed)
     try refuseUnmappedKeys(file, consumed: consumed)
 

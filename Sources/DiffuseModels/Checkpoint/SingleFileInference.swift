@@ -117,7 +117,7 @@ func inferTextConfig(_ s: ShapeReader, defaults: FamilyDefaults, hints: SingleFi
     let token: [Int], positions: [Int]
     switch defaults.family {
     case .sd1:
-        let r = "cond_stage_model.transformer.text_model."
+        let r = sd1TextPrefix(in: s.file)
         token = try s.shape(r + "embeddings.token_embedding.weight", rank: 2)
         positions = try s.shape(r + "embeddings.position_embedding.weight", rank: 2)
         c.numHiddenLayers = try s.count(under: r + "encoder.layers.")

@@ -69,9 +69,10 @@ extension TableBuilder {
 }
 
 /// OpenAI CLIP text model as stored by SD1 checkpoints (`cond_stage_model.transformer.text_model.*`):
-/// the same names as transformers' CLIPTextModel under a prefix.
-func clipTable(_ c: CLIPTextConfig) -> [ParameterEntry] {
-    var t = TableBuilder(originalPrefix: "cond_stage_model.transformer.text_model.")
+/// the same names as transformers' CLIPTextModel under a prefix. Checkpoints saved from transformers 3
+/// lack the `text_model.` level (A1111 renames those keys too); `sd1TextPrefix` picks the one a file uses.
+func clipTable(_ c: CLIPTextConfig, originalPrefix: String = sd1TextPrefix) -> [ParameterEntry] {
+    var t = TableBuilder(originalPrefix: originalPrefix)
     let h = c.hiddenSize, i = c.intermediateSize
     t.add("embeddings.token_embedding.weight", [c.vocabSize, h], "embeddings.token_embedding.weight")
     t.add("embeddings.position_embedding.weight", [c.maxPositionEmbeddings, h], "embeddings.position_embedding.weight")
@@ -87,6 +88,16 @@ func clipTable(_ c: CLIPTextConfig) -> [ParameterEntry] {
     }
     t.norm("final_layer_norm", "final_layer_norm", h)
     return t.entries
+}
+
+let sd1TextPrefix = "cond_stage_model.transformer.text_model."
+let sd1LegacyTextPrefix = "cond_stage_model.transformer."
+
+/// The SD1 text-encoder prefix `file` uses.
+func sd1TextPrefix(in file: SafeTensorsFile) -> String {
+    file.info(named: sd1TextPrefix + "embeddings.token_embedding.weight") == nil
+        && file.info(named: sd1LegacyTextPrefix + "embeddings.token_embedding.weight") != nil
+        ? sd1LegacyTextPrefix : sd1TextPrefix
 }
 
 /// OpenCLIP text tower as stored by SD2 checkpoints (`cond_stage_model.model.*`): fused q/k/v

@@ -30,7 +30,7 @@ public struct SafeTensorsFile: @unchecked Sendable {
     private let index: [String: Int]
 
     /// Tensor names in data order.
-    public var names: [String] { tensors.map(\.name) }
+    public let names: [String]
 
     public init(url: URL) throws {
         try refusePickle(at: url)
@@ -40,6 +40,7 @@ public struct SafeTensorsFile: @unchecked Sendable {
         self.file = file
         self.metadata = parsed.metadata
         self.tensors = parsed.tensors
+        self.names = parsed.tensors.map(\.name)
         self.dataOffset = parsed.dataOffset
         var index: [String: Int] = [:]
         for (i, t) in parsed.tensors.enumerated() { index[t.name] = i }
