@@ -25,7 +25,7 @@ struct DDPMSampler: SamplerCore {
         let bT = 1 - aT, bPrev = 1 - aPrev
         let currentAlpha = aT / aPrev
         let currentBeta = 1 - currentAlpha
-        var x0 = predictedOriginal(config.prediction, model: modelOutput, sample: sample, alphaProd: aT)
+        var x0 = alphaPredictedOriginal(config.prediction, model: modelOutput, sample: sample, alphaProd: aT)
         if config.clipSample {
             let r = config.clipSampleRange
             x0 = x0.map { min(max($0, -r), r) }
@@ -50,6 +50,10 @@ struct DDPMSampler: SamplerCore {
 
     func addNoise(original: Tensor, noise: Tensor, call i: Int) -> Tensor {
         alphaAddNoise(original: original, noise: noise, alphaProd: alphasCumprod[steps[i]])
+    }
+
+    func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor {
+        alphaPredictedOriginal(config.prediction, model: modelOutput, sample: sample, alphaProd: alphasCumprod[steps[i]])
     }
 }
 
@@ -114,6 +118,10 @@ struct DDIMSampler: SamplerCore {
     func addNoise(original: Tensor, noise: Tensor, call i: Int) -> Tensor {
         alphaAddNoise(original: original, noise: noise, alphaProd: alphasCumprod[steps[i]])
     }
+
+    func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor {
+        alphaPredictedOriginal(config.prediction, model: modelOutput, sample: sample, alphaProd: alphasCumprod[steps[i]])
+    }
 }
 
 /// Latent Consistency Model multistep sampling; matches diffusers' `LCMScheduler` (0.42.1) with
@@ -154,7 +162,7 @@ struct LCMSampler: SamplerCore {
         let scaled = Float(t) * config.timestepScaling
         let cSkip = 0.25 / (scaled * scaled + 0.25)
         let cOut = scaled / (scaled * scaled + 0.25).squareRoot()
-        var x0 = predictedOriginal(config.prediction, model: m, sample: s, alphaProd: aT)
+        var x0 = alphaPredictedOriginal(config.prediction, model: m, sample: s, alphaProd: aT)
         if config.clipSample {
             let r = config.clipSampleRange
             x0 = x0.map { min(max($0, -r), r) }
@@ -168,5 +176,9 @@ struct LCMSampler: SamplerCore {
 
     func addNoise(original: Tensor, noise: Tensor, call i: Int) -> Tensor {
         alphaAddNoise(original: original, noise: noise, alphaProd: alphasCumprod[steps[i]])
+    }
+
+    func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor {
+        alphaPredictedOriginal(config.prediction, model: modelOutput, sample: sample, alphaProd: alphasCumprod[steps[i]])
     }
 }

@@ -102,6 +102,10 @@ struct DPMSolverSampler: SamplerCore {
         return s.zip(x0, d1) { s, d0, d1 in (ratio * s - c0 * d0) - c1 * d1 }
     }
 
+    func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor {
+        convertModelOutput(modelOutput, sample: sample, call: i)
+    }
+
     /// diffusers' `convert_model_output` for dpmsolver++: the x0 prediction.
     private func convertModelOutput(_ m: Tensor, sample s: Tensor, call i: Int) -> Tensor {
         let (alpha, sigma) = Self.alphaSigma(sigmaValues[i])

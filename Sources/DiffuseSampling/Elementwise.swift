@@ -36,7 +36,7 @@ extension Tensor {
 
 /// The clean-sample estimate x0 of the alphas_cumprod samplers (DDPM, DDIM, LCM), as diffusers
 /// writes it for each prediction type; `alphaProd` is alphas_cumprod[t].
-func predictedOriginal(_ p: Prediction, model m: Tensor, sample s: Tensor, alphaProd a: Float) -> Tensor {
+func alphaPredictedOriginal(_ p: Prediction, model m: Tensor, sample s: Tensor, alphaProd a: Float) -> Tensor {
     let sqrtA = a.squareRoot(), sqrtB = (1 - a).squareRoot()
     switch p {
     case .epsilon: return s.zip(m) { s, m in (s - sqrtB * m) / sqrtA }

@@ -138,4 +138,8 @@ struct PNDMSampler: SamplerCore {
     func addNoise(original: Tensor, noise: Tensor, call i: Int) -> Tensor {
         alphaAddNoise(original: original, noise: noise, alphaProd: alphasCumprod[steps[i]])
     }
+
+    func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor {
+        alphaPredictedOriginal(config.prediction, model: modelOutput, sample: sample, alphaProd: alphasCumprod[steps[i]])
+    }
 }

@@ -97,6 +97,12 @@ public struct Sampler {
     /// diffusers' `set_begin_index`: the run starts at call i (img2img); clears multistep state.
     public mutating func begin(atCall i: Int) { core.begin(atCall: i) }
 
+    /// The clean-latent estimate x0 implied by the model output at call i (for previews); the
+    /// sampler's state is untouched.
+    public func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor {
+        core.predictedOriginal(modelOutput: modelOutput, call: i, sample: sample)
+    }
+
     /// Forward diffusion of a clean latent to the noise level of call i (diffusers' `add_noise`).
     public func addNoise(original: Tensor, noise: Tensor, call i: Int) -> Tensor {
         core.addNoise(original: original, noise: noise, call: i)
@@ -113,6 +119,7 @@ protocol SamplerCore {
     mutating func step<N: NoiseSource>(modelOutput: Tensor, call i: Int, sample: Tensor, noise: inout N) -> Tensor
     mutating func begin(atCall i: Int)
     func addNoise(original: Tensor, noise: Tensor, call i: Int) -> Tensor
+    func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor
 }
 
 extension SamplerCore {

@@ -105,6 +105,10 @@ struct EulerSampler: SamplerCore {
         let sigma = sigmaValues[i]
         return original.zip(noise) { x, n in x + n * sigma }
     }
+
+    func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor {
+        sigmaPredictedOriginal(prediction, model: modelOutput, sample: sample, sigma: sigmaValues[i])
+    }
 }
 
 /// Heun's second-order method (Karras et al. 2022, Algorithm 1 without churn), matching diffusers'
@@ -164,5 +168,9 @@ struct HeunSampler: SamplerCore {
     func addNoise(original: Tensor, noise: Tensor, call i: Int) -> Tensor {
         let sigma = sigmaValues[i]
         return original.zip(noise) { x, n in x + n * sigma }
+    }
+
+    func predictedOriginal(modelOutput: Tensor, call i: Int, sample: Tensor) -> Tensor {
+        sigmaPredictedOriginal(prediction, model: modelOutput, sample: sample, sigma: sigmaValues[i])
     }
 }
