@@ -32,12 +32,15 @@ let package = Package(
                 swiftSettings: fast),
         .target(name: "Diffuse", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling"],
                 swiftSettings: fast),
+        .target(name: "DiffuseTraining", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling"],
+                swiftSettings: fast),
         .executableTarget(name: "diffuse", dependencies: [
-            "Diffuse", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Diffuse", "DiffuseTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: lang),
         .testTarget(name: "DiffuseCoreTests", dependencies: ["DiffuseCore"], swiftSettings: lang),
         .testTarget(name: "DiffuseSamplingTests", dependencies: ["DiffuseSampling", "DiffuseModels"], swiftSettings: lang),
         .testTarget(name: "DiffuseModelsTests", dependencies: ["DiffuseModels"], swiftSettings: lang),
+        .testTarget(name: "DiffuseTrainingTests", dependencies: ["DiffuseTraining"], swiftSettings: lang),
         .testTarget(name: "DiffuseTests", dependencies: ["Diffuse", "diffuse"], swiftSettings: lang),
     ]
 )
