@@ -1,0 +1,126 @@
+import DiffuseCore
+import Foundation
+
+// Backward of the activations and shape plumbing; formulas are the derivatives of DiffuseCore's
+// forward definitions (erf GELU, diffusers' GEGLU = hidden · gelu(gate)).
+
+/// dy · d/dx[x·σ(x)] = dy · σ(x)·(1 + x·(1 − σ(x))).
+public func siluBackward(x: Tensor, dy: Tensor) -> Tensor {
+    zipMap(x, dy) { v, g in let s = 1 / (1 + Foundation.exp(-v)); return g * s * (1 + v * (1 - s)) }
+}
+
+/// dy · (Φ(x) + x·φ(x)) for the exact (erf) GELU.
+public func geluBackward(x: Tensor, dy: Tensor) -> Tensor { zipMap(x, dy) { v, g in g * geluDerivative(v) } }
+
+@inline(__always)
+func geluDerivative(_ v: Float) -> Float {
+    let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
+    let pdf = Foundation.exp(-0.5 * v * v) * 0.3989422804014327
+    return cdf + v * pdf
+}
+
+/// GEGLU x [..., 2N] → y [..., N] = x[..., :N] · gelu(x[..., N:]); returns dx [..., 2N].
+public func gegluBackward(x: Tensor, dy: Tensor) -> Tensor {
+    let d2 = x.shape.last!, d = d2 / 2, rows = x.count / d2
+    var dx = Tensor(zeros: x.shape)
+    x.withUnsafe { xp in dy.withUnsafe { gp in dx.withUnsafeMutable { op in
+        let xb = xp.baseAddress!, gb = gp.baseAddress!, ob = op.baseAddress!
+        Parallel.forRange(rows, minChunk: 16) { r in
+            for row in r {
+                let s = xb + row * d2, g = gb + row * d, o = ob + row * d2
+                for i in 0..<d {
+                    let hidden = s[i], gate = s[d + i]
+                    o[i] = g[i] * geluScalar(gate)
+                    o[d + i] = g[i] * hidden * geluDerivative(gate)
+                }
+            }
+        }
+    } } }
+    return dx
+}
+
+/// Nearest 2× upsampling backward: each input pixel collects the four outputs it was copied to.
+public func upsampleNearest2xBackward(dy: Tensor) -> Tensor {
+    let (n, c, h2, w2) = (dy.shape[0], dy.shape[1], dy.shape[2], dy.shape[3])
+    let h = h2 / 2, w = w2 / 2
+    return Tensor(shape: [n, c, h, w]) { out in
+        dy.withUnsafe { g in
+            for nc in 0..<(n * c) {
+                let s = g.baseAddress! + nc * h2 * w2
+                for y in 0..<h { for x in 0..<w {
+                    let a = s + 2 * y * w2 + 2 * x
+                    out[nc * h * w + y * w + x] = a[0] + a[1] + a[w2] + a[w2 + 1]
+                } }
+            }
+        }
+    }
+}
+
+/// Splits `x` along `axis` into pieces of the given sizes: the backward of `concat`.
+public func splitSizes(_ x: Tensor, sizes: [Int], axis: Int) -> [Tensor] {
+    precondition(sizes.reduce(0, +) == x.shape[axis], "splitSizes: \(sizes) vs \(x.shape) axis \(axis)")
+    let outer = x.shape[..<axis].reduce(1, *), inner = x.shape[(axis + 1)...].reduce(1, *)
+    let rowLen = x.shape[axis] * inner
+    var offset = 0
+    return sizes.map { size in
+        var shape = x.shape
+        shape[axis] = size
+        let start = offset
+        offset += size * inner
+        return Tensor(shape: shape) { buf in
+            x.withUnsafe { xp in
+                for o in 0..<outer {
+                    (buf.baseAddress! + o * size * inner).update(from: xp.baseAddress! + o * rowLen + start, count: size * inner)
+                }
+            }
+        }
+    }
+}
+
+/// Embedding backward: row `ids[i]` of dTable [V, D] gains row i of dy [L, D].
+public func embeddingBackward(ids: [Int], dy: Tensor, dTable: inout Tensor) {
+    let d = dTable.shape[1]
+    for (r, id) in ids.enumerated() { for x in 0..<d { dTable.data[id * d + x] += dy.data[r * d + x] } }
+}
+
+/// Mean squared error over all elements and its gradient with respect to `prediction`.
+public func mseLoss(_ prediction: Tensor, _ target: Tensor) -> (loss: Float, grad: Tensor) {
+    precondition(prediction.shape == target.shape, "mseLoss: \(prediction.shape) vs \(target.shape)")
+    let n = Float(prediction.count)
+    var sum = 0.0
+    var grad = Tensor(zeros: prediction.shape)
+    for i in 0..<prediction.count {
+        let e = prediction.data[i] - target.data[i]
+        sum += Double(e) * Double(e)
+        grad.data[i] = 2 * e / n
+    }
+    return (Float(sum / Double(prediction.count)), grad)
+}
+
+/// Sinusoidal timestep embedding as diffusers' get_timestep_embedding(t, dim, flip_sin_to_cos=True,
+/// downscale_freq_shift=0): [cos(t·f), sin(t·f)] with f_i = exp(−ln(10000)·i/half). t [B] → [B, dim].
+/// Not differentiated: the timestep is an input, the learned part is the MLP after it.
+public func timestepEmbedding(_ t: [Float], dim: Int) -> Tensor {
+    let half = dim / 2
+    let freqs = (0..<half).map { Float(Foundation.exp(-Foundation.log(10000.0) * Double($0) / Double(half))) }
+    return Tensor(shape: [t.count, dim]) { out in
+        for (b, tv) in t.enumerated() {
+            for i in 0..<half {
+                let arg = tv * freqs[i]
+                out[b * dim + i] = Foundation.cos(arg)
+                out[b * dim + half + i] = Foundation.sin(arg)
+            }
+        }
+    }
+}
+
+/// f(a[i], b[i]) elementwise into a new tensor of a's shape.
+func zipMap(_ a: Tensor, _ b: Tensor, _ f: @escaping (Float, Float) -> Float) -> Tensor {
+    precondition(a.count == b.count, "zipMap: \(a.shape) vs \(b.shape)")
+    var y = Tensor(zeros: a.shape)
+    a.withUnsafe { ap in b.withUnsafe { bp in y.withUnsafeMutable { yp in
+        let ab = ap.baseAddress!, bb = bp.baseAddress!, yb = yp.baseAddress!
+        Parallel.forRange(a.count, minChunk: 16384) { r in for i in r { yb[i] = f(ab[i], bb[i]) } }
+    } } }
+    return y
+}

@@ -1,0 +1,60 @@
+import Foundation
+
+/// Architecture of the built-in text-to-image model; stored (as JSON) in every checkpoint.
+public struct ModelConfig: Codable, Equatable, Sendable {
+    /// Side of the square RGB images (pixels).
+    public var imageSize = 64
+    /// Space-to-depth factor: the UNet sees [3·p², S/p, S/p] (lossless pixel unshuffle, no VAE to train).
+    public var patch = 2
+    /// UNet channels per resolution level (each level halves the resolution).
+    public var channels = [32, 64, 128]
+    /// Which levels carry a text-conditioned transformer (the lowest resolution level always does in the middle).
+    public var attention = [false, true, true]
+    public var groups = 8
+    public var heads = 4
+    public var textDim = 64
+    public var textLayers = 2
+    public var textHeads = 4
+    public var maxTokens = 16
+    /// Caption words known to the tokenizer (built from the dataset's captions when a run starts).
+    public var vocabulary: [String] = []
+
+    public init() {}
+
+    /// Any subset of the keys; missing ones keep the defaults above.
+    public init(from decoder: Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try read(.imageSize, &imageSize); try read(.patch, &patch); try read(.channels, &channels)
+        try read(.attention, &attention); try read(.groups, &groups); try read(.heads, &heads)
+        try read(.textDim, &textDim); try read(.textLayers, &textLayers); try read(.textHeads, &textHeads)
+        try read(.maxTokens, &maxTokens); try read(.vocabulary, &vocabulary)
+    }
+
+    /// One line naming the first impossible value, or nil.
+    public func problem() -> String? {
+        if channels.isEmpty { return "model.channels is empty; give at least one level, e.g. [32, 64, 128]" }
+        if attention.count != channels.count {
+            return "model.attention has \(attention.count) entries but model.channels has \(channels.count); give one per level"
+        }
+        if patch < 1 || imageSize < 8 { return "model.patch must be ≥ 1 and model.imageSize ≥ 8" }
+        let levels = channels.count - 1
+        if imageSize % (patch << levels) != 0 {
+            return "model.imageSize \(imageSize) must be divisible by patch·2^(levels−1) = \(patch << levels)"
+        }
+        if groups < 1 || channels.contains(where: { $0 < 1 || $0 % groups != 0 }) {
+            return "model.channels \(channels) must all be positive multiples of model.groups \(groups)"
+        }
+        if heads < 1 || channels.contains(where: { $0 % heads != 0 }) {
+            return "model.channels \(channels) must all be multiples of model.heads \(heads)"
+        }
+        if textHeads < 1 || textDim < 1 || textDim % textHeads != 0 {
+            return "model.textDim \(textDim) must be a positive multiple of model.textHeads \(textHeads)"
+        }
+        if textLayers < 0 || maxTokens < 1 { return "model.textLayers must be ≥ 0 and model.maxTokens ≥ 1" }
+        return nil
+    }
+}

@@ -1,0 +1,149 @@
+import DiffuseCore
+
+/// The built-in model's denoiser: a conditional UNet on the pixel-unshuffled image.
+///   x [B, 3, S, S] → unshuffle → [B, 3p², S/p, S/p] → conv_in → down levels (ResBlock [+ transformer],
+///   stride-2 conv) → mid (ResBlock, transformer, ResBlock) → up levels (concat skip, ResBlock
+///   [+ transformer], nearest 2× + conv) → GroupNorm, SiLU, conv_out → shuffle → [B, 3, S, S].
+/// Time: sinusoidal(t) → Linear → SiLU → Linear, fed to every ResBlock through SiLU + a projection.
+public final class TinyUNet: ParameterOwner {
+    let config: ModelConfig
+    let time1: LinearLayer, timeAct = SiLULayer(), time2: LinearLayer, embAct = SiLULayer()
+    let convIn: Conv2dLayer
+    let downRes: [ResBlock], downAttn: [SpatialTransformer?], downSample: [Conv2dLayer?]
+    let mid1: ResBlock, midAttn: SpatialTransformer, mid2: ResBlock
+    let upRes: [ResBlock], upAttn: [SpatialTransformer?], upSample: [Conv2dLayer?]
+    let normOut: GroupNormLayer, actOut = SiLULayer(), convOut: Conv2dLayer
+
+    init(_ c: ModelConfig, rng: inout TrainingRNG) {
+        config = c
+        let ch = c.channels, t = 4 * ch[0], pixels = 3 * c.patch * c.patch, last = ch.count - 1
+        time1 = LinearLayer("time_embedding.linear_1", in: ch[0], out: t, rng: &rng)
+        time2 = LinearLayer("time_embedding.linear_2", in: t, out: t, rng: &rng)
+        convIn = Conv2dLayer("conv_in", in: pixels, out: ch[0], kernel: 3, rng: &rng)
+        func attn(_ name: String, _ i: Int) -> SpatialTransformer {
+            SpatialTransformer(name, channels: ch[i], contextDim: c.textDim, heads: c.heads, groups: c.groups,
+                               selfAttention: i == last, rng: &rng)
+        }
+        var dr: [ResBlock] = [], da: [SpatialTransformer?] = [], ds: [Conv2dLayer?] = []
+        for i in 0...last {
+            dr.append(ResBlock("down_blocks.\(i).resnets.0", in: i == 0 ? ch[0] : ch[i - 1], out: ch[i], timeDim: t,
+                               groups: c.groups, rng: &rng))
+            da.append(c.attention[i] ? attn("down_blocks.\(i).attentions.0", i) : nil)
+            ds.append(i < last ? Conv2dLayer("down_blocks.\(i).downsamplers.0.conv", in: ch[i], out: ch[i], kernel: 3,
+                                             stride: 2, rng: &rng) : nil)
+        }
+        downRes = dr; downAttn = da; downSample = ds
+        mid1 = ResBlock("mid_block.resnets.0", in: ch[last], out: ch[last], timeDim: t, groups: c.groups, rng: &rng)
+        midAttn = attn("mid_block.attentions.0", last)
+        mid2 = ResBlock("mid_block.resnets.1", in: ch[last], out: ch[last], timeDim: t, groups: c.groups, rng: &rng)
+        var ur: [ResBlock] = [], ua: [SpatialTransformer?] = [], us: [Conv2dLayer?] = []
+        for i in (0...last).reversed() {
+            let u = last - i
+            ur.append(ResBlock("up_blocks.\(u).resnets.0", in: 2 * ch[i], out: ch[i], timeDim: t, groups: c.groups, rng: &rng))
+            ua.append(c.attention[i] ? attn("up_blocks.\(u).attentions.0", i) : nil)
+            us.append(i > 0 ? Conv2dLayer("up_blocks.\(u).upsamplers.0.conv", in: ch[i], out: ch[i - 1], kernel: 3,
+                                          rng: &rng) : nil)
+        }
+        upRes = ur; upAttn = ua; upSample = us
+        normOut = GroupNormLayer("conv_norm_out", channels: ch[0], groups: c.groups)
+        convOut = Conv2dLayer("conv_out", in: ch[0], out: pixels, kernel: 3, rng: &rng)
+        // Zero output layer: the untrained model predicts 0, and early steps do not fight random outputs.
+        convOut.weight.value = Tensor(zeros: convOut.weight.value.shape)
+        convOut.bias.value = Tensor(zeros: convOut.bias.value.shape)
+    }
+
+    public var parameters: [Parameter] {
+        var p = time1.parameters + time2.parameters + convIn.parameters
+        for i in downRes.indices { p += downRes[i].parameters + (downAttn[i]?.parameters ?? []) + (downSample[i]?.parameters ?? []) }
+        p += mid1.parameters + midAttn.parameters + mid2.parameters
+        for i in upRes.indices { p += upRes[i].parameters + (upAttn[i]?.parameters ?? []) + (upSample[i]?.parameters ?? []) }
+        return p + normOut.parameters + convOut.parameters
+    }
+
+    private var skipChannels: [Int] = []
+
+    /// x [B, 3, S, S], timesteps [B], context [B, L, D] → [B, 3, S, S]
+    func forward(_ x: Tensor, timesteps: [Float], context: Tensor) -> Tensor {
+        let temb = time2.forward(timeAct.forward(time1.forward(timestepEmbedding(timesteps, dim: config.channels[0]))))
+        let e = embAct.forward(temb)                                               // [B, 4·C0]
+        var h = convIn.forward(pixelUnshuffle(x, config.patch))
+        var skips: [Tensor] = []
+        for i in downRes.indices {
+            h = downRes[i].forward(h, embAct: e)
+            if let a = downAttn[i] { h = a.forward(h, context: context) }
+            skips.append(h)
+            if let d = downSample[i] { h = d.forward(h) }
+        }
+        h = mid2.forward(midAttn.forward(mid1.forward(h, embAct: e), context: context), embAct: e)
+        skipChannels = []
+        for i in upRes.indices {
+            let s = skips.removeLast()
+            skipChannels.append(s.shape[1])
+            h = upRes[i].forward(concat([h, s], axis: 1), embAct: e)              // [B, 2C, h, w] → [B, C, h, w]
+            if let a = upAttn[i] { h = a.forward(h, context: context) }
+            if let u = upSample[i] { h = u.forward(upsampleNearest2x(h)) }
+        }
+        return pixelShuffle(convOut.forward(actOut.forward(normOut.forward(h))), config.patch)
+    }
+
+    /// Adds every parameter gradient; returns the context gradient [B, L, D].
+    func backward(_ dy: Tensor) -> Tensor {
+        var dh = normOut.backward(actOut.backward(convOut.backward(pixelUnshuffle(dy, config.patch))))
+        var dSkips: [Tensor] = []
+        var dE: Tensor? = nil, dCtx: Tensor? = nil
+        func addE(_ t: Tensor) { if dE == nil { dE = t } else { accumulate(&dE!, t) } }
+        func addC(_ t: Tensor) { if dCtx == nil { dCtx = t } else { accumulate(&dCtx!, t) } }
+        for i in upRes.indices.reversed() {
+            if let u = upSample[i] { dh = upsampleNearest2xBackward(dy: u.backward(dh)) }
+            if let a = upAttn[i] { let (d, c) = a.backward(dh); dh = d; addC(c) }
+            let (d, de) = upRes[i].backward(dh); addE(de)
+            let c = d.shape[1] - skipChannels[i]
+            let parts = splitSizes(d, sizes: [c, skipChannels[i]], axis: 1)
+            dh = parts[0]
+            dSkips.append(parts[1])                                                 // level 0 first
+        }
+        var (d2, e2) = mid2.backward(dh); addE(e2)
+        let (dm, cm) = midAttn.backward(d2); addC(cm)
+        (d2, e2) = mid1.backward(dm); addE(e2)
+        dh = d2
+        for i in downRes.indices.reversed() {
+            if let d = downSample[i] { dh = d.backward(dh) }
+            accumulate(&dh, dSkips[i])
+            if let a = downAttn[i] { let (d, c) = a.backward(dh); dh = d; addC(c) }
+            let (d, de) = downRes[i].backward(dh); addE(de); dh = d
+        }
+        _ = convIn.backward(dh)
+        _ = time1.backward(timeAct.backward(time2.backward(embAct.backward(dE!))))
+        return dCtx!
+    }
+}
+
+/// torch.nn.functional.pixel_unshuffle: [B, C, H, W] → [B, C·p², H/p, W/p], channel c·p² + dy·p + dx.
+public func pixelUnshuffle(_ x: Tensor, _ p: Int) -> Tensor {
+    if p == 1 { return x }
+    let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let ho = h / p, wo = w / p
+    return Tensor(shape: [b, c * p * p, ho, wo]) { out in
+        for n in 0..<b { for ch in 0..<c { for dy in 0..<p { for dx in 0..<p {
+            let oc = (n * c + ch) * p * p + dy * p + dx
+            for y in 0..<ho { for xx in 0..<wo {
+                out[(oc * ho + y) * wo + xx] = x.data[((n * c + ch) * h + y * p + dy) * w + xx * p + dx]
+            } }
+        } } } }
+    }
+}
+
+/// torch.nn.functional.pixel_shuffle, the inverse of `pixelUnshuffle`.
+public func pixelShuffle(_ x: Tensor, _ p: Int) -> Tensor {
+    if p == 1 { return x }
+    let (b, cp, ho, wo) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let c = cp / (p * p), h = ho * p, w = wo * p
+    return Tensor(shape: [b, c, h, w]) { out in
+        for n in 0..<b { for ch in 0..<c { for dy in 0..<p { for dx in 0..<p {
+            let ic = (n * c + ch) * p * p + dy * p + dx
+            for y in 0..<ho { for xx in 0..<wo {
+                out[((n * c + ch) * h + y * p + dy) * w + xx * p + dx] = x.data[(ic * ho + y) * wo + xx]
+            } }
+        } } } }
+    }
+}

@@ -1,0 +1,132 @@
+import DiffuseCore
+import Foundation
+
+/// What the trainer reports after each optimiser step.
+public struct TrainingProgress: Sendable {
+    public var step: Int, totalSteps: Int
+    public var loss: Float
+    public var samplesPerSecond: Double
+    public var etaSeconds: Double
+    /// "step 120/1000  loss 0.0412  7.9 samples/s  ETA 18m 32s"
+    public var line: String {
+        String(format: "step %d/%d  loss %.4f  %.1f samples/s  ETA %@", step, totalSteps, loss, samplesPerSecond,
+               formatDuration(etaSeconds))
+    }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    if t >= 3600 { return "\(t / 3600)h \(t % 3600 / 60)m" }
+    if t >= 60 { return "\(t / 60)m \(t % 60)s" }
+    return "\(t)s"
+}
+
+/// The training loop: DDPM objective, caption dropout, gradient accumulation, clipping, AdamW with
+/// warm-up + cosine learning rate, EMA. All randomness (batch picks, dropout, timesteps, noise) comes from
+/// one TrainingRNG saved in the checkpoint, so a resumed run repeats the straight run exactly.
+public final class Trainer {
+    public let config: TrainConfig
+    public let model: TextToImageModel
+    public let schedule: NoiseScheduleTable
+    public internal(set) var optimizer: AdamW
+    public internal(set) var ema: EMA
+    public internal(set) var rng: TrainingRNG
+    /// Optimiser steps taken.
+    public internal(set) var step = 0
+    /// Mean loss of every optimiser step so far.
+    public internal(set) var losses: [Float] = []
+    /// Wall-clock seconds spent training, summed over all runs of this checkpoint.
+    public internal(set) var trainingSeconds = 0.0
+    /// Extra metadata carried into every checkpoint (e.g. dataset provenance).
+    public var extraMetadata: [String: String] = [:]
+
+    /// A new run. An empty `config.model.vocabulary` is filled from the dataset's captions.
+    public init(config: TrainConfig, dataset: TrainingDataset) throws {
+        var config = config
+        if config.model.vocabulary.isEmpty { config.model.vocabulary = WordTokenizer.vocabulary(of: dataset.captions) }
+        if let p = config.problem() { throw TrainingError("config: \(p)") }
+        try Self.check(config, dataset)
+        self.config = config
+        model = try TextToImageModel(config: config.model, seed: config.seed)
+        schedule = try NoiseScheduleTable(schedule: config.betaSchedule, betaStart: config.betaStart,
+                                          betaEnd: config.betaEnd, timesteps: config.timesteps)
+        optimizer = AdamW(beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, weightDecay: config.weightDecay)
+        ema = EMA(model.parameters, maxDecay: config.emaDecay)
+        rng = TrainingRNG(seed: config.seed ^ 0x5EED_0F_7EA1)
+    }
+
+    /// Restored state (see TrainingCheckpoint.load).
+    init(config: TrainConfig, model: TextToImageModel, optimizer: AdamW, ema: EMA, rng: TrainingRNG, step: Int,
+         losses: [Float], trainingSeconds: Double) throws {
+        self.config = config
+        self.model = model
+        schedule = try NoiseScheduleTable(schedule: config.betaSchedule, betaStart: config.betaStart,
+                                          betaEnd: config.betaEnd, timesteps: config.timesteps)
+        self.optimizer = optimizer; self.ema = ema; self.rng = rng
+        self.step = step; self.losses = losses; self.trainingSeconds = trainingSeconds
+    }
+
+    static func check(_ config: TrainConfig, _ dataset: TrainingDataset) throws {
+        guard dataset.count > 0 else { throw TrainingError("the dataset has no images") }
+        guard dataset.imageSize == config.model.imageSize else {
+            throw TrainingError("the dataset's images are \(dataset.imageSize)×\(dataset.imageSize) but the model is "
+                + "configured for \(config.model.imageSize)×\(config.model.imageSize); set model.imageSize to match")
+        }
+    }
+
+    /// One optimiser step over `gradientAccumulation` micro-batches; returns the mean loss.
+    @discardableResult
+    public func trainStep(_ dataset: TrainingDataset) -> Float {
+        let params = model.parameters
+        for p in params { p.zeroGrad() }
+        let micro = config.gradientAccumulation
+        var total: Float = 0
+        for _ in 0..<micro {
+            let b = config.batchSize
+            let indices = (0..<b).map { _ in rng.nextInt(dataset.count) }
+            let captions = indices.map { rng.nextUniform() < config.captionDropout ? "" : dataset.captions[$0] }
+            let timesteps = (0..<b).map { _ in rng.nextInt(schedule.count) }
+            let x0 = dataset.batch(indices)                                     // [B, 3, S, S]
+            let noise = rng.normals(x0.shape)
+            let batch = schedule.noised(x0, noise: noise, timesteps: timesteps, prediction: config.prediction)
+            let out = model.forward(batch.noisy, timesteps: timesteps.map(Float.init), captions: captions)
+            var (loss, grad) = mseLoss(out, batch.target)
+            if micro > 1 { grad = scale(grad, 1 / Float(micro)) }
+            model.backward(grad)
+            total += loss
+        }
+        clipGradNorm(params, maxNorm: config.maxGradNorm)
+        let lr = config.learningRate * cosineWarmupFactor(step: step, warmup: config.warmupSteps, total: config.steps)
+        optimizer.update(params, lr: lr)
+        ema.update(params)
+        step += 1
+        let mean = total / Float(micro)
+        losses.append(mean)
+        return mean
+    }
+
+    /// Trains until `config.steps` (or `until`) optimiser steps are done, calling `onProgress` every
+    /// `logEvery` steps and `onCheckpoint` every `checkpointEvery` steps.
+    public func run(_ dataset: TrainingDataset, until: Int? = nil, onProgress: (TrainingProgress) -> Void = { _ in },
+                    onCheckpoint: (Trainer) throws -> Void = { _ in }) throws {
+        try Self.check(config, dataset)
+        let end = until ?? config.steps
+        let start = Date(), firstStep = step
+        var window: [Float] = []
+        while step < end {
+            let t0 = Date()
+            window.append(trainStep(dataset))
+            trainingSeconds += Date().timeIntervalSince(t0)
+            if config.logEvery > 0 && (step % config.logEvery == 0 || step == end) {
+                let elapsed = Date().timeIntervalSince(start), done = step - firstStep
+                let perStep = elapsed / Double(max(done, 1))
+                onProgress(TrainingProgress(step: step, totalSteps: end, loss: window.reduce(0, +) / Float(window.count),
+                                            samplesPerSecond: Double(config.batchSize * config.gradientAccumulation) / perStep,
+                                            etaSeconds: perStep * Double(end - step)))
+                window.removeAll()
+            }
+            if config.checkpointEvery > 0 && step % config.checkpointEvery == 0 && step < end { try onCheckpoint(self) }
+        }
+    }
+}
