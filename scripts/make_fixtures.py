@@ -11,7 +11,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "Tests" / "Fixtures"
 # Order matters: later parts read what earlier ones wrote (the vocabulary, the tiny models).
-PARTS = ["vocab", "tokenizer", "rng", "samplers", "models", "pipeline", "png"]
+PARTS = ["vocab", "tokenizer", "rng", "samplers", "models", "pipeline", "png", "grads"]
 
 def main(argv):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
