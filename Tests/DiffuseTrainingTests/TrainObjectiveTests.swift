@@ -1,0 +1,40 @@
+import Foundation
+import XCTest
+@testable import DiffuseTraining
+
+/// The DDPM schedule, add_noise, get_velocity and the timestep embedding against diffusers.
+final class TrainObjectiveTests: XCTestCase {
+    func testSchedulesMatchDDPMScheduler() throws {
+        let f = try FixtureTensors("grads/optim.safetensors")
+        for (name, start, end) in [("linear", 0.0001, 0.02), ("scaled_linear", 0.00085, 0.012)] {
+            let table = try NoiseScheduleTable(schedule: name, betaStart: start, betaEnd: end, timesteps: 1000)
+            // float32 cumprod over 1000 factors: torch and we both round each entry once; the linspace may differ
+            // in the last bit of a few betas, which moves ᾱ by ≲ 1e-6.
+            assertClose(Tensor(shape: [1000], data: table.alphasCumprod), f["ddpm.\(name).alphas_cumprod"], atol: 2e-6, name)
+        }
+    }
+
+    func testNoisingAndVelocityMatchDiffusers() throws {
+        let f = try FixtureTensors("grads/optim.safetensors")
+        let table = try NoiseScheduleTable(schedule: "linear", betaStart: 0.0001, betaEnd: 0.02, timesteps: 1000)
+        let t = [0, 499, 999]
+        let eps = table.noised(f["ddpm.x0"], noise: f["ddpm.noise"], timesteps: t, prediction: .epsilon)
+        let v = table.noised(f["ddpm.x0"], noise: f["ddpm.noise"], timesteps: t, prediction: .vPrediction)
+        // Two float32 products of O(1) values: 1e-5 covers the ᾱ difference above and rounding.
+        assertClose(eps.noisy, f["ddpm.noisy"], atol: 1e-5, "add_noise")
+        XCTAssertEqual(eps.target, f["ddpm.noise"], "epsilon target is the noise itself")
+        assertClose(v.target, f["ddpm.velocity"], atol: 1e-5, "get_velocity")
+    }
+
+    func testTimestepEmbeddingMatchesDiffusers() throws {
+        let f = try FixtureTensors("grads/optim.safetensors")
+        // sin/cos of arguments up to 999: float32 rounding of the argument (≈ 6e-5 at 999) dominates.
+        assertClose(timestepEmbedding(f["temb.t"].data, dim: 16), f["temb.emb"], atol: 2e-4, "timestep embedding")
+    }
+
+    func testBadScheduleValuesAreRefused() {
+        XCTAssertThrowsError(try NoiseScheduleTable(schedule: "cosine", betaStart: 0.1, betaEnd: 0.2, timesteps: 10))
+        XCTAssertThrowsError(try NoiseScheduleTable(schedule: "linear", betaStart: 0.2, betaEnd: 0.1, timesteps: 10))
+        XCTAssertThrowsError(try NoiseScheduleTable(schedule: "linear", betaStart: 0.1, betaEnd: 0.2, timesteps: 1))
+    }
+}
