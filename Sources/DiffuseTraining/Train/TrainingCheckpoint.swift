@@ -35,9 +35,9 @@ public enum TrainingCheckpoint {
         try SafeTensorsWriter.write(tensors: tensors, metadata: meta, to: url)
     }
 
-    /// A trainer continuing `url`. `config` (from --config / --steps) may change the schedule and step
-    /// count but not the model; nil keeps the checkpoint's.
-    public static func load(_ url: URL, config override: TrainConfig? = nil) throws -> Trainer {
+    /// A trainer continuing `url`. `config` (from --config) may change the schedule and step count but not
+    /// the model; nil keeps the checkpoint's. `steps` then replaces the total step count.
+    public static func load(_ url: URL, config override: TrainConfig? = nil, steps: Int? = nil) throws -> Trainer {
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: url) } catch {
             throw TrainingError("\(url.path): cannot open the checkpoint (\(error)); pass a file written by `diffuse train`")
@@ -58,6 +58,7 @@ public enum TrainingCheckpoint {
             }
             config = o
         }
+        if let steps { config.steps = steps }
         if let p = config.problem() { throw TrainingError("config: \(p)") }
         let model = try TextToImageModel(config: config.model, seed: config.seed)
         func tensor(_ name: String, like p: Parameter) throws -> Tensor {

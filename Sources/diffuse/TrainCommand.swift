@@ -1,0 +1,81 @@
+// `diffuse train`: trains the built-in text-to-image model on a folder of captioned images, with
+// checkpoints (weights + optimiser + RNG + config) that resume bit-for-bit.
+
+import ArgumentParser
+import DiffuseTraining
+import Foundation
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train the small text-to-image model on a folder of captioned images.",
+        discussion: """
+        Data: NAME.png images (square, one size) each with a NAME.txt caption beside it.
+        Config: a JSON file with any of the TrainConfig keys (steps, batchSize, learningRate, model: {...}, …);
+        it is stored inside every checkpoint. A checkpoint is written to --out every checkpointEvery steps
+        and at the end, with a loss curve PNG beside it (OUT-loss.png).
+        Resume: --resume CKPT continues exactly where CKPT stopped (same data order and noise);
+        --steps raises the total.
+        """)
+
+    @Option(help: "Dataset folder (NAME.png + NAME.txt pairs).")
+    var data: String
+
+    @Option(help: "Checkpoint to write (.safetensors).")
+    var out: String
+
+    @Option(parsing: .unconditional, help: "Total optimiser steps (overrides the config).")
+    var steps: Int?
+
+    @Option(help: "Checkpoint to continue from.")
+    var resume: String?
+
+    @Option(help: "Training config (JSON).")
+    var config: String?
+
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Worker threads; default: all cores.")
+    var threads: Int?
+
+    @Flag(help: "Overwrite --out when it exists and is not the checkpoint being resumed.")
+    var force = false
+
+    func run() throws {
+        let outURL = URL(fileURLWithPath: out)
+        if let t = threads, t < 1 { throw TrainingError("--threads must be ≥ 1 (got \(t))") }
+        if let s = steps, s < 1 { throw TrainingError("--steps must be ≥ 1 (got \(s))") }
+        guard outURL.pathExtension == "safetensors" else {
+            throw TrainingError("--out \(out): give a .safetensors file name for the checkpoint")
+        }
+        if FileManager.default.fileExists(atPath: outURL.path) && !force
+            && resume.map({ URL(fileURLWithPath: $0).standardizedFileURL }) != outURL.standardizedFileURL {
+            throw TrainingError("\(out) already exists; pass --force to overwrite it or --resume \(out) to continue it")
+        }
+        Parallel.threads = threads ?? Parallel.coreCount
+        let fileConfig = try config.map { try TrainConfig.load(URL(fileURLWithPath: $0)) }
+        let dataset = try ImageCaptionFolder(URL(fileURLWithPath: data))
+        let trainer: Trainer
+        if let resume {
+            trainer = try TrainingCheckpoint.load(URL(fileURLWithPath: resume), config: fileConfig, steps: steps)
+        } else {
+            var c = fileConfig ?? TrainConfig()
+            if let s = steps { c.steps = s }
+            trainer = try Trainer(config: c, dataset: dataset)
+        }
+        let unknown = Set(dataset.captions.flatMap { trainer.model.tokenizer.unknownWords(in: $0) })
+        if !unknown.isEmpty {
+            printStatus("warning: \(unknown.count) caption words are not in the model's vocabulary (e.g. "
+                + "\(unknown.sorted().prefix(5).joined(separator: ", "))); they are read as one unknown token")
+        }
+        let c = trainer.config
+        printStatus("\(dataset.count) images \(dataset.imageSize)×\(dataset.imageSize), \(trainer.model.parameterCount) "
+            + "parameters, step \(trainer.step) → \(c.steps), batch \(c.batchSize)×\(c.gradientAccumulation), "
+            + "\(Parallel.threads) threads")
+        let save = { (t: Trainer) in
+            try TrainingCheckpoint.save(t, to: outURL)
+            try LossCurve.write(t.losses, to: outURL.deletingLastPathComponent()
+                .appendingPathComponent(outURL.deletingPathExtension().lastPathComponent + "-loss.png"))
+        }
+        try trainer.run(dataset, onProgress: { printStatus($0.line) }, onCheckpoint: save)
+        try save(trainer)
+        printStatus(String(format: "wrote %@ (step %d, %.0f s of training in total)", out, trainer.step, trainer.trainingSeconds))
+    }
+}
