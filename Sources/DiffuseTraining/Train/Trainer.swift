@@ -85,7 +85,7 @@ public final class Trainer {
         for _ in 0..<micro {
             let b = config.batchSize
             let indices = (0..<b).map { _ in rng.nextInt(dataset.count) }
-            let captions = indices.map { rng.nextUniform() < config.captionDropout ? "" : dataset.captions[$0] }
+            let captions = Self.dropCaptions(indices.map { dataset.captions[$0] }, probability: config.captionDropout, rng: &rng)
             let timesteps = (0..<b).map { _ in rng.nextInt(schedule.count) }
             let x0 = dataset.batch(indices)                                     // [B, 3, S, S]
             let noise = rng.normals(x0.shape)
@@ -104,6 +104,12 @@ public final class Trainer {
         let mean = total / Float(micro)
         losses.append(mean)
         return mean
+    }
+
+    /// Caption dropout for classifier-free guidance: each caption becomes "" with `probability`, so the model
+    /// also learns the unconditional prediction that guidance extrapolates away from.
+    public static func dropCaptions(_ captions: [String], probability: Float, rng: inout TrainingRNG) -> [String] {
+        captions.map { rng.nextUniform() < probability ? "" : $0 }
     }
 
     /// Trains until `config.steps` (or `until`) optimiser steps are done, calling `onProgress` every
