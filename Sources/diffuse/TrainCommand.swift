@@ -35,6 +35,9 @@ struct Train: ParsableCommand {
     @Option(name: [.short, .long], parsing: .unconditional, help: "Worker threads; default: all cores.")
     var threads: Int?
 
+    @Option(help: "Also write the model to publish here: EMA weights in float16, no optimiser state.")
+    var export: String?
+
     @Flag(help: "Overwrite --out when it exists and is not the checkpoint being resumed.")
     var force = false
 
@@ -48,6 +51,9 @@ struct Train: ParsableCommand {
         if FileManager.default.fileExists(atPath: outURL.path) && !force
             && resume.map({ URL(fileURLWithPath: $0).standardizedFileURL }) != outURL.standardizedFileURL {
             throw TrainingError("\(out) already exists; pass --force to overwrite it or --resume \(out) to continue it")
+        }
+        if let export, URL(fileURLWithPath: export).pathExtension != "safetensors" {
+            throw TrainingError("--export \(export): give a .safetensors file name for the model")
         }
         Parallel.threads = threads ?? Parallel.coreCount
         let fileConfig = try config.map { try TrainConfig.load(URL(fileURLWithPath: $0)) }
@@ -76,6 +82,10 @@ struct Train: ParsableCommand {
         }
         try trainer.run(dataset, onProgress: { printStatus($0.line) }, onCheckpoint: save)
         try save(trainer)
+        if let export {
+            try BuiltinModel.export(trainer, to: URL(fileURLWithPath: export))
+            printStatus("exported \(export)")
+        }
         printStatus(String(format: "wrote %@ (step %d, %.0f s of training in total)", out, trainer.step, trainer.trainingSeconds))
     }
 }

@@ -1,0 +1,86 @@
+import DiffuseCore
+import DiffuseModels
+import Foundation
+
+/// Inference for the built-in model: loading weights (an exported model or a training checkpoint) and
+/// DDIM sampling (Song et al. 2021, η = 0) with classifier-free guidance. Matches diffusers' DDIMScheduler
+/// with timestep_spacing "leading", set_alpha_to_one, and clip_sample on (x̂0 clamped to [−1, 1]: the
+/// model works in pixel space, where images are bounded). Leaves out η > 0 and thresholding.
+public struct BuiltinModel {
+    public let model: TextToImageModel
+    public let config: TrainConfig
+    public let schedule: NoiseScheduleTable
+    /// The file's `__metadata__` (training config, provenance, training time).
+    public let metadata: [String: String]
+
+    /// Loads an exported model or a training checkpoint (its EMA weights when present, else the live ones).
+    public init(contentsOf url: URL) throws {
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(url: url) } catch {
+            throw TrainingError("\(url.path): cannot open the model (\(error))")
+        }
+        guard let json = file.metadata[TrainingCheckpoint.configKey],
+              let config = try? JSONDecoder().decode(TrainConfig.self, from: Data(json.utf8)) else {
+            throw TrainingError("\(url.path): not a model written by `diffuse train` (no training config in its metadata)")
+        }
+        if let p = config.problem() { throw TrainingError("\(url.path): stored config is invalid: \(p)") }
+        let model = try TextToImageModel(config: config.model, seed: config.seed)
+        var values: [String: Tensor] = [:]
+        for p in model.parameters {
+            let name = file.info(named: "ema." + p.name) != nil ? "ema." + p.name : p.name
+            guard let w = file.weight(named: name) else {
+                throw TrainingError("\(url.path): tensor \(p.name) is missing; the file was made for another architecture")
+            }
+            values[p.name] = w.toTensor()
+        }
+        try model.load(values)
+        self.model = model
+        self.config = config
+        self.metadata = file.metadata
+        schedule = try NoiseScheduleTable(schedule: config.betaSchedule, betaStart: config.betaStart,
+                                          betaEnd: config.betaEnd, timesteps: config.timesteps)
+    }
+
+    /// Writes only the weights to publish (EMA by default) in `dtype`, with the training config and the
+    /// rest of the checkpoint's metadata (provenance, losses, training time) but no optimiser state.
+    public static func export(_ trainer: Trainer, to url: URL, dtype: DType = .f16, ema: Bool = true) throws {
+        let tensors = trainer.model.parameters.map { p in
+            (p.name, ema ? Tensor(shape: p.value.shape, data: trainer.ema.shadow[p.name]!) : p.value)
+        }
+        var meta = trainer.extraMetadata
+        meta[TrainingCheckpoint.configKey] = trainer.config.json
+        meta[TrainingCheckpoint.lossesKey] = String(decoding: try JSONEncoder().encode(trainer.losses), as: UTF8.self)
+        meta["diffuse.training_steps"] = String(trainer.step)
+        meta["diffuse.training_seconds"] = String(format: "%.0f", trainer.trainingSeconds)
+        try SafeTensorsWriter.write(tensors: tensors, dtype: dtype, metadata: meta, to: url)
+    }
+
+    /// One image [1, 3, S, S] in [−1, 1] for `prompt`. Noise from TrainingRNG(seed).
+    public func generate(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4,
+                         onStep: (Int) -> Void = { _ in }) -> Tensor {
+        let s = config.model.imageSize, total = schedule.count
+        var rng = TrainingRNG(seed: seed)
+        var x = rng.normals([1, 3, s, s])
+        let stride = max(1, total / max(steps, 1))
+        let timesteps = (0..<min(steps, total)).map { $0 * stride }.reversed()
+        let ids = [model.tokenizer.encode(""), model.tokenizer.encode(prompt)]
+        for (i, t) in timesteps.enumerated() {
+            let out = model.forward(concat([x, x], axis: 0), timesteps: [Float(t), Float(t)], ids: ids)
+            let halves = split(out, parts: 2, axis: 0)                          // [uncond, cond]
+            let guided = zipMap(halves[0], halves[1]) { u, c in u + guidance * (c - u) }
+            let a = schedule.alphasCumprod[t], aPrev = t - stride >= 0 ? schedule.alphasCumprod[t - stride] : 1
+            let sa = a.squareRoot(), s1 = (1 - a).squareRoot()
+            var next = Tensor(zeros: x.shape)
+            for j in 0..<x.count {
+                let (xt, o) = (x.data[j], guided.data[j])
+                var x0 = config.prediction == .epsilon ? (xt - s1 * o) / sa : sa * xt - s1 * o
+                let eps = config.prediction == .epsilon ? o : sa * o + s1 * xt
+                x0 = min(max(x0, -1), 1)
+                next.data[j] = aPrev.squareRoot() * x0 + (1 - aPrev).squareRoot() * eps
+            }
+            x = next
+            onStep(i + 1)
+        }
+        return x
+    }
+}
