@@ -32,6 +32,23 @@ final class TrainObjectiveTests: XCTestCase {
         assertClose(timestepEmbedding(f["temb.t"].data, dim: 16), f["temb.emb"], atol: 2e-4, "timestep embedding")
     }
 
+    func testDDIMLoopMatchesDiffusers() throws {
+        let f = try FixtureTensors("grads/optim.safetensors")
+        let table = try NoiseScheduleTable(schedule: "linear", betaStart: 0.0001, betaEnd: 0.02, timesteps: 1000)
+        let steps = table.ddimTimesteps(steps: 4)
+        XCTAssertEqual(steps, [750, 500, 250, 0])
+        let outputs = split(f["ddim.outputs"], parts: 4, axis: 0).map { $0.reshaped([1, 3, 4, 4]) }
+        for (name, prediction) in [("epsilon", PredictionType.epsilon), ("v_prediction", .vPrediction)] {
+            var x = f["ddim.start"]
+            for (i, t) in steps.enumerated() {
+                x = table.ddimStep(sample: x, modelOutput: outputs[i], timestep: t,
+                                   previous: i + 1 < steps.count ? steps[i + 1] : -1, prediction: prediction)
+            }
+            // Four float32 steps on O(1) values with ᾱ differing by ≲ 1e-6 from torch's: 1e-5 absolute.
+            assertClose(x, f["ddim.\(name).final"], atol: 1e-5, "DDIM \(name)")
+        }
+    }
+
     func testBadScheduleValuesAreRefused() {
         XCTAssertThrowsError(try NoiseScheduleTable(schedule: "cosine", betaStart: 0.1, betaEnd: 0.2, timesteps: 10))
         XCTAssertThrowsError(try NoiseScheduleTable(schedule: "linear", betaStart: 0.2, betaEnd: 0.1, timesteps: 10))

@@ -58,29 +58,42 @@ public struct BuiltinModel {
     /// One image [1, 3, S, S] in [−1, 1] for `prompt`. Noise from TrainingRNG(seed).
     public func generate(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4,
                          onStep: (Int) -> Void = { _ in }) -> Tensor {
-        let s = config.model.imageSize, total = schedule.count
+        let s = config.model.imageSize
         var rng = TrainingRNG(seed: seed)
         var x = rng.normals([1, 3, s, s])
-        let stride = max(1, total / max(steps, 1))
-        let timesteps = (0..<min(steps, total)).map { $0 * stride }.reversed()
+        let timesteps = schedule.ddimTimesteps(steps: steps)
         let ids = [model.tokenizer.encode(""), model.tokenizer.encode(prompt)]
         for (i, t) in timesteps.enumerated() {
             let out = model.forward(concat([x, x], axis: 0), timesteps: [Float(t), Float(t)], ids: ids)
             let halves = split(out, parts: 2, axis: 0)                          // [uncond, cond]
             let guided = zipMap(halves[0], halves[1]) { u, c in u + guidance * (c - u) }
-            let a = schedule.alphasCumprod[t], aPrev = t - stride >= 0 ? schedule.alphasCumprod[t - stride] : 1
-            let sa = a.squareRoot(), s1 = (1 - a).squareRoot()
-            var next = Tensor(zeros: x.shape)
-            for j in 0..<x.count {
-                let (xt, o) = (x.data[j], guided.data[j])
-                var x0 = config.prediction == .epsilon ? (xt - s1 * o) / sa : sa * xt - s1 * o
-                let eps = config.prediction == .epsilon ? o : sa * o + s1 * xt
-                x0 = min(max(x0, -1), 1)
-                next.data[j] = aPrev.squareRoot() * x0 + (1 - aPrev).squareRoot() * eps
-            }
+            let next = schedule.ddimStep(sample: x, modelOutput: guided, timestep: t,
+                                         previous: i + 1 < timesteps.count ? timesteps[i + 1] : -1,
+                                         prediction: config.prediction)
             x = next
             onStep(i + 1)
         }
         return x
+    }
+}
+
+extension NoiseScheduleTable {
+    /// DDIMScheduler.set_timesteps with "leading" spacing and steps_offset 0: k·(T / steps), descending.
+    public func ddimTimesteps(steps: Int) -> [Int] {
+        let n = min(max(steps, 1), count), stride = count / n
+        return (0..<n).map { $0 * stride }.reversed()
+    }
+
+    /// One DDIM step (η = 0, clip_sample to [−1, 1], set_alpha_to_one): x_t → x_prev (`previous` < 0: the end).
+    public func ddimStep(sample: Tensor, modelOutput: Tensor, timestep t: Int, previous: Int,
+                         prediction: PredictionType) -> Tensor {
+        let a = alphasCumprod[t], aPrev = previous >= 0 ? alphasCumprod[previous] : 1
+        let sa = a.squareRoot(), s1 = (1 - a).squareRoot()
+        let sp = aPrev.squareRoot(), sp1 = (1 - aPrev).squareRoot()
+        return zipMap(sample, modelOutput) { xt, o in
+            let x0 = prediction == .epsilon ? (xt - s1 * o) / sa : sa * xt - s1 * o
+            let eps = prediction == .epsilon ? o : sa * o + s1 * xt
+            return sp * min(max(x0, -1), 1) + sp1 * eps
+        }
     }
 }
