@@ -126,13 +126,18 @@ struct Generate: ParsableCommand {
         let options = try makeOptions()
         Parallel.threads = options.threads ?? Parallel.coreCount
         let urls = options.outputURLs
-        if !options.quiet {
-            printStatus("seed \(options.seed!), \(options.steps) steps, \(Parallel.threads) threads")
-        }
         var progress = ProgressLine(quiet: options.quiet)
         var index = 0
+        var announced = options.quiet
         defer { progress.finish() }
-        try runGeneration(options, progress: { progress.update($0) }, emit: { generated in
+        // The status line waits until the model has loaded, so a bad model file gives exactly one error line.
+        try runGeneration(options, progress: { p in
+            if !announced {
+                announced = true
+                printStatus("seed \(options.seed!), \(options.steps) steps, \(Parallel.threads) threads")
+            }
+            progress.update(p)
+        }, emit: { generated in
             progress.finish()
             guard index < urls.count else { throw GenerationError("the pipeline produced more images than requested") }
             let png = try PNG.encode(generated.image, text: [("parameters", generated.infotext.text)])
