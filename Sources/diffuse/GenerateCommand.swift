@@ -76,6 +76,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Noise generator: \(RNGKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var rng: String = RNGKind.torch.rawValue
 
+    @Flag(help: "Keep prompts longer than 77 tokens: encode them in 75-token windows (A1111 style) instead of truncating (diffusers).")
+    var chunkedPrompts = false
+
     @Flag(help: "Overwrite existing output files.")
     var force = false
 
@@ -115,6 +118,7 @@ struct Generate: ParsableCommand {
             throw GenerationError("unknown --rng '\(rng)' (valid: \(RNGKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         o.rng = kind
+        o.chunkedPrompts = chunkedPrompts
         o.force = force
         o.quiet = quiet
         o = o.withResolvedSeed()
