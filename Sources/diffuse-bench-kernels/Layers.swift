@@ -37,7 +37,7 @@ func measureFmaPeakAllThreads() -> Double {
 /// Convolutions and attention through the public layer functions.
 func runLayerBenchmarks() {
     print("")
-    for dtype in [DType.f32, .f16] {
+    for dtype in [DType.f32, .f16] where selected("linear \(dtype.rawValue)") {
         let (m, n, k) = (4096, 1280, 320)
         let x = Tensor(shape: [m, k], data: values(m * k, seed: 3))
         let wf = values(n * k, seed: 4)
@@ -48,7 +48,7 @@ func runLayerBenchmarks() {
         report("linear \(dtype.rawValue) weights 4096x1280x320", flops: 2 * Double(m * n * k), seconds: t, blas: [])
     }
     for (label, c, o, hw, kk) in [("conv3x3 320→320 @64²", 320, 320, 64, 3), ("conv3x3 640→640 @32²", 640, 640, 32, 3),
-                                  ("conv3x3 1280→1280 @8²", 1280, 1280, 8, 3), ("conv1x1 640→640 @32²", 640, 640, 32, 1)] {
+                                  ("conv3x3 1280→1280 @8²", 1280, 1280, 8, 3), ("conv1x1 640→640 @32²", 640, 640, 32, 1)] where selected(label) {
         let x = Tensor(shape: [1, c, hw, hw], data: values(c * hw * hw, seed: 5))
         let w = Weight(Tensor(shape: [o, c, kk, kk], data: values(o * c * kk * kk, seed: 6)))
         let b = Weight(Tensor(shape: [o], data: values(o, seed: 7)))
@@ -57,7 +57,7 @@ func runLayerBenchmarks() {
     }
     for (label, b, lq, lk, hd, heads) in [("self-attn 2×4096 tok, 8×40", 2, 4096, 4096, 320, 8),
                                           ("self-attn 2×1024 tok, 8×80", 2, 1024, 1024, 640, 8),
-                                          ("cross-attn 2×4096→77, 8×40", 2, 4096, 77, 320, 8)] {
+                                          ("cross-attn 2×4096→77, 8×40", 2, 4096, 77, 320, 8)] where selected("attention " + label) {
         let q = Tensor(shape: [b, lq, hd], data: values(b * lq * hd, seed: 8))
         let k = Tensor(shape: [b, lk, hd], data: values(b * lk * hd, seed: 9))
         let v = Tensor(shape: [b, lk, hd], data: values(b * lk * hd, seed: 10))

@@ -3,7 +3,7 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD]
 //
 // --haswell-blas also times OpenBLAS forced to its AVX2 (Haswell) kernels, the fair comparison for our
 // AVX2 code on a CPU where OpenBLAS picks AVX-512 ones.
@@ -13,6 +13,9 @@ import Foundation
 let args = CommandLine.arguments
 let reps = args.firstIndex(of: "--reps").flatMap { Int(args[$0 + 1]) } ?? 5
 let haswellBlas = args.contains("--haswell-blas")
+/// `--only WORD`: run just the benchmarks whose label contains WORD.
+let only = args.firstIndex(of: "--only").map { args[$0 + 1] }
+func selected(_ label: String) -> Bool { only.map { label.contains($0) } ?? true }
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 
@@ -87,7 +90,7 @@ let gemmShapes: [(String, Int, Int, Int)] = [
     ("attn scores 4096x4096x40", 4096, 4096, 40),
     ("square 1024x1024x1024", 1024, 1024, 1024),
 ]
-for (label, m, n, k) in gemmShapes {
+for (label, m, n, k) in gemmShapes where selected("gemmNT " + label) {
     let a = values(m * k, seed: 1), b = values(n * k, seed: 2)
     var c = [Float](repeating: 0, count: m * n)
     let t = bestTime { gemmNT(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n) }
