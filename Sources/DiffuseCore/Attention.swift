@@ -141,11 +141,12 @@ private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, keys: Int, max mx: 
         c1[i] = old1[i] == -.infinity ? 0 : Foundation.exp((old1[i] - m1[i]) * scale)
     }
     var l0 = loadVec(sum) * c0, l1 = loadVec(sum + 8) * c1
+    let sc = SIMD8<Float>(repeating: scale)
     for j in 0..<keys {
         let row = s + j * gemmNR
-        for i in 0..<8 { row[i] = Foundation.exp((row[i] - m0[i]) * scale) }
-        for i in 0..<8 { row[8 + i] = Foundation.exp((row[8 + i] - m1[i]) * scale) }
-        l0 += loadVec(row); l1 += loadVec(row + 8)
+        let e0 = exactExp((loadVec(row) - m0) * sc), e1 = exactExp((loadVec(row + 8) - m1) * sc)
+        storeVec(row, e0); storeVec(row + 8, e1)
+        l0 += e0; l1 += e1
     }
     storeVec(mx, m0); storeVec(mx + 8, m1)
     storeVec(sum, l0); storeVec(sum + 8, l1)

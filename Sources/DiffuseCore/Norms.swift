@@ -28,7 +28,12 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Weight, bias: Weight, ep
                     let shift = beta[ch] - Float(mean) * scale
                     let s = src + cc * plane, d = dst + cc * plane
                     if fuseSilu {
-                        for i in 0..<plane { let v = s[i] * scale + shift; d[i] = v / (1 + Foundation.exp(-v)) }
+                        var i = 0
+                        while i + 8 <= plane {
+                            storeVec(d + i, siluVector(loadVec(s + i) * scale + shift))
+                            i += 8
+                        }
+                        while i < plane { let v = s[i] * scale + shift; d[i] = v / (1 + Foundation.exp(-v)); i += 1 }
                     } else {
                         for i in 0..<plane { d[i] = s[i] * scale + shift }
                     }

@@ -65,3 +65,37 @@ func runLayerBenchmarks() {
         report("attention " + label, flops: 4 * Double(b * lq * lk * hd), seconds: t, blas: [])
     }
 }
+
+/// Compares `exactExp` with `Foundation.exp` bit for bit on every float whose exp is a normal float
+/// (x in [-87, 88.5], about 2.2·10⁹ values; outside it `exactExp` calls Foundation.exp itself).
+/// Returns the number of mismatches.
+func exhaustiveExpCheck() -> Int {
+    let ranges: [(UInt32, UInt32)] = [(0, (88.5 as Float).bitPattern), (0x8000_0000, (-87 as Float).bitPattern)]
+    var total = 0
+    for (lo, hi) in ranges {
+        let chunks = 256
+        let per = (Int(hi) - Int(lo) + chunks) / chunks
+        var bad = [Int](repeating: 0, count: chunks)
+        bad.withUnsafeMutableBufferPointer { badp in
+            let b = badp.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: chunks) { ci in
+                var u = Int(lo) + ci * per
+                let end = min(Int(hi) + 1, u + per)
+                var count = 0
+                while u < end {
+                    var xs = SIMD8<Float>()
+                    for i in 0..<8 { xs[i] = Float(bitPattern: UInt32(min(u + i, end - 1))) }
+                    let ys = exactExp(xs)
+                    for i in 0..<8 where ys[i].bitPattern != Foundation.exp(xs[i]).bitPattern {
+                        count += 1
+                        if count < 4 { print("mismatch at x = \(xs[i]) (\(xs[i].bitPattern)): \(ys[i]) vs \(Foundation.exp(xs[i]))") }
+                    }
+                    u += 8
+                }
+                b[ci] = count
+            }
+        }
+        total += bad.reduce(0, +)
+    }
+    return total
+}

@@ -3,7 +3,7 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--exhaustive-exp]
 //
 // --haswell-blas also times OpenBLAS forced to its AVX2 (Haswell) kernels, the fair comparison for our
 // AVX2 code on a CPU where OpenBLAS picks AVX-512 ones.
@@ -56,6 +56,13 @@ func numpyGflops(m: Int, n: Int, k: Int, coreType: String?) -> (Double, String)?
     let parts = out.split(separator: " ")
     guard parts.count == 2, let g = Double(parts[0]) else { return nil }
     return (g, parts[1].trimmingCharacters(in: .whitespacesAndNewlines))
+}
+
+if args.contains("--exhaustive-exp") {
+    let t = now()
+    let bad = exhaustiveExpCheck()
+    print("exactExp vs Foundation.exp on every float in [-87, 88.5]: \(bad) mismatches (\(Int(now() - t)) s)")
+    exit(bad == 0 ? 0 : 1)
 }
 
 // Peak: 2 FMA pipes × 8 float lanes × 2 flops per cycle per core with AVX2. The clock is read from
