@@ -130,26 +130,26 @@ private func maskFutureKeys(_ s: UnsafeMutablePointer<Float>, keys: Range<Int>, 
 @inline(__always)
 private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, keys: Int, max mx: UnsafeMutablePointer<Float>,
                            sum: UnsafeMutablePointer<Float>, scale: Float) -> (SIMD8<Float>, SIMD8<Float>) {
-    var m0 = loadVec(mx), m1 = loadVec(mx + 8)
+    var m0 = load8f(mx), m1 = load8f(mx + 8)
     let old0 = m0, old1 = m1
     for j in 0..<keys {
-        m0 = pointwiseMax(m0, loadVec(s + j * gemmNR)); m1 = pointwiseMax(m1, loadVec(s + j * gemmNR + 8))
+        m0 = laneMax(m0, load8f(s + j * gemmNR)); m1 = laneMax(m1, load8f(s + j * gemmNR + 8))
     }
     var c0 = SIMD8<Float>(), c1 = SIMD8<Float>()
     for i in 0..<8 {
         c0[i] = old0[i] == -.infinity ? 0 : Foundation.exp((old0[i] - m0[i]) * scale)
         c1[i] = old1[i] == -.infinity ? 0 : Foundation.exp((old1[i] - m1[i]) * scale)
     }
-    var l0 = loadVec(sum) * c0, l1 = loadVec(sum + 8) * c1
+    var l0 = load8f(sum) * c0, l1 = load8f(sum + 8) * c1
     let sc = SIMD8<Float>(repeating: scale)
     for j in 0..<keys {
         let row = s + j * gemmNR
-        let e0 = exactExp((loadVec(row) - m0) * sc), e1 = exactExp((loadVec(row + 8) - m1) * sc)
-        storeVec(row, e0); storeVec(row + 8, e1)
+        let e0 = exactExp((load8f(row) - m0) * sc), e1 = exactExp((load8f(row + 8) - m1) * sc)
+        store8f(row, e0); store8f(row + 8, e1)
         l0 += e0; l1 += e1
     }
-    storeVec(mx, m0); storeVec(mx + 8, m1)
-    storeVec(sum, l0); storeVec(sum + 8, l1)
+    store8f(mx, m0); store8f(mx + 8, m1)
+    store8f(sum, l0); store8f(sum + 8, l1)
     return (c0, c1)
 }
 
@@ -158,7 +158,7 @@ private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, keys: Int, max mx: 
 private func rescaleColumns(_ ot: UnsafeMutablePointer<Float>, rows: Int, ld: Int, by corr: (SIMD8<Float>, SIMD8<Float>)) {
     for r in 0..<rows {
         let p = ot + r * ld
-        storeVec(p, loadVec(p) * corr.0); storeVec(p + 8, loadVec(p + 8) * corr.1)
+        store8f(p, load8f(p) * corr.0); store8f(p + 8, load8f(p + 8) * corr.1)
     }
 }
 
@@ -186,3 +186,20 @@ public func attentionReference(q: Tensor, k: Tensor, v: Tensor, heads: Int, caus
     } } }
     return out
 }
+
+// File-local SIMD load/store: in debug builds (no whole-module optimisation) a helper from another file
+// is an out-of-line call even when marked always-inline, which costs more than the load itself.
+@inline(__always)
+fileprivate func load8f(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func load8f(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func store8f(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+/// Lane-wise maximum for finite values (the stdlib's pointwiseMax is an out-of-line generic call).
+@inline(__always)
+fileprivate func laneMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }

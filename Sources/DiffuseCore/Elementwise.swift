@@ -22,7 +22,7 @@ func mapParallel8(_ x: Tensor, _ f: @escaping (SIMD8<Float>) -> SIMD8<Float>) ->
         Parallel.forRange((n + 7) / 8, minChunk: 2048) { r in
             for v in r {
                 let i = v * 8
-                if i + 8 <= n { storeVec(base + i, f(loadVec(base + i))); continue }
+                if i + 8 <= n { store8f(base + i, f(load8f(base + i))); continue }
                 var t = SIMD8<Float>()
                 for j in i..<n { t[j - i] = base[j] }
                 t = f(t)
@@ -187,4 +187,17 @@ public func embedding(_ ids: [Int], table: Weight) -> Tensor {
     return Tensor(shape: [ids.count, d]) { buf in
         for (r, id) in ids.enumerated() { table.widen(from: id * d, count: d, into: buf.baseAddress! + r * d) }
     }
+}
+
+// File-local SIMD load/store: in debug builds (no whole-module optimisation) a helper from another file
+// is an out-of-line call even when marked always-inline, which costs more than the load itself.
+@inline(__always)
+fileprivate func load8f(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func load8f(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func store8f(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

@@ -95,17 +95,17 @@ func zeroPadColumns(count: Int, width: Int, kc: Int, _ dst: UnsafeMutablePointer
     for p in 0..<kc { for r in count..<width { dst[p * width + r] = 0 } }
 }
 
-@inline(__always)
+@_transparent
 func loadVec(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-@inline(__always)
+@_transparent
 func loadVec(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-@inline(__always)
+@_transparent
 func storeVec(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

@@ -30,7 +30,7 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Weight, bias: Weight, ep
                     if fuseSilu {
                         var i = 0
                         while i + 8 <= plane {
-                            storeVec(d + i, siluVector(loadVec(s + i) * scale + shift))
+                            store8f(d + i, siluVector(load8f(s + i) * scale + shift))
                             i += 8
                         }
                         while i < plane { let v = s[i] * scale + shift; d[i] = v / (1 + Foundation.exp(-v)); i += 1 }
@@ -68,4 +68,17 @@ public func layerNorm(_ x: Tensor, weight: Weight, bias: Weight, eps: Float) -> 
         }
     }
     return y
+}
+
+// File-local SIMD load/store: in debug builds (no whole-module optimisation) a helper from another file
+// is an out-of-line call even when marked always-inline, which costs more than the load itself.
+@inline(__always)
+fileprivate func load8f(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func load8f(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func store8f(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

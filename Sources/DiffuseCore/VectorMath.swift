@@ -50,15 +50,23 @@ private func expHalf(_ xf: SIMD4<Float>) -> (SIMD4<Float>, UInt8) {
     let scaleBits = (unsafeBitCast(t, to: SIMD4<UInt64>.self) &<< 52) &+ SIMD4<UInt64>(repeating: 0x3FF0_0000_0000_0000)
     let y = p * unsafeBitCast(scaleBits, to: SIMD4<Double>.self)
     let f = SIMD4<Float>(Float(y[0]), Float(y[1]), Float(y[2]), Float(y[3]))
-    // The 29 mantissa bits that rounding to float drops; 2²⁸ is the midpoint. Flag lanes within 2²²
-    // of it (1/128 ulp), far beyond the double computation's error (about 2⁷ of these units).
-    let dropped = unsafeBitCast(y, to: SIMD4<Int64>.self) & 0x1FFF_FFFF &- (1 << 28)
-    let nearMidpoint = (dropped .> -(1 << 22)) .& (dropped .< (1 << 22))
+    // Distance of y from the nearest rounding midpoint, in float ulps of y's binade (2^(e−23)): the
+    // rounding error d = y − f is exact in double, and the midpoint sits at |d| = ulp/2. Lanes within
+    // ulp/128 of it are flagged, far beyond the double computation's error (about 2⁻²³ ulp). Only float
+    // and masked-bit vector operations here: Swift's integer SIMD comparisons are not vectorised.
+    let yBits = unsafeBitCast(y, to: SIMD4<UInt64>.self) & 0x7FF0_0000_0000_0000
+    let ulp = unsafeBitCast(yBits &- (23 << 52), to: SIMD4<Double>.self)
+    let d = y - SIMD4<Double>(Double(f[0]), Double(f[1]), Double(f[2]), Double(f[3]))
+    let absD = unsafeBitCast(unsafeBitCast(d, to: SIMD4<UInt64>.self) & 0x7FFF_FFFF_FFFF_FFFF, to: SIMD4<Double>.self)
+    let e = absD - ulp * 0.5, tol = ulp * (1.0 / 128)
+    let nearMidpoint = (e .< tol) .& (e .> -tol)
     // Outside [-87, 88.5] the float result is subnormal, infinite or zero; NaN fails both comparisons.
-    let outOfRange = (x .< -87) .| (x .> 88.5) .| (x .!= x)
+    let low: SIMDMask<SIMD4<Int64>> = x .< -87, high: SIMDMask<SIMD4<Int64>> = x .> 88.5
+    let outOfRange = low .| high .| (x .!= x)
     let redo = nearMidpoint .| outOfRange
     if !any(redo) { return (f, 0) }
     var mask: UInt8 = 0
     for i in 0..<4 where redo[i] { mask |= 1 << i }
     return (f, mask)
 }
+

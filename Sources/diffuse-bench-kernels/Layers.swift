@@ -37,6 +37,7 @@ func measureFmaPeakAllThreads() -> Double {
 /// Convolutions and attention through the public layer functions.
 func runLayerBenchmarks() {
     print("")
+    if selected("exp") { expSpeed() }
     for dtype in [DType.f32, .f16] where selected("linear \(dtype.rawValue)") {
         let (m, n, k) = (4096, 1280, 320)
         let x = Tensor(shape: [m, k], data: values(m * k, seed: 3))
@@ -98,4 +99,23 @@ func exhaustiveExpCheck() -> Int {
         total += bad.reduce(0, +)
     }
     return total
+}
+
+/// Nanoseconds per element of exactExp and of the scalar library exp, over softmax-like inputs.
+func expSpeed() {
+    let n = 1 << 20
+    let xs = values(n, seed: 11).map { $0 * 20 - 20 }
+    var out = [Float](repeating: 0, count: n)
+    let tv = bestTime {
+        xs.withUnsafeBufferPointer { x in out.withUnsafeMutableBufferPointer { o in
+            var i = 0
+            while i < n {
+                let v = UnsafeRawPointer(x.baseAddress! + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(o.baseAddress! + i).storeBytes(of: exactExp(v), as: SIMD8<Float>.self)
+                i += 8
+            }
+        } }
+    }
+    let ts = bestTime { for i in 0..<n { out[i] = Foundation.exp(xs[i]) } }
+    print(String(format: "exp, one thread: exactExp %.2f ns/element, Foundation.exp %.2f ns/element", tv / Double(n) * 1e9, ts / Double(n) * 1e9))
 }
