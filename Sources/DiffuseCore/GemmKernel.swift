@@ -1,3 +1,5 @@
+import Dispatch
+
 // The GEMM engine: a register-tiled SIMD micro-kernel over packed panels, with Goto/BLIS-style cache
 // blocking. Everything GEMM-shaped in the models (linear layers, convolutions, attention) runs here.
 //
@@ -268,4 +270,22 @@ func gemmParallel<A: PanelSource, B: PanelSource>(
             gemmBlocked(rows: rows, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
         }
     }
+}
+
+/// Benchmark hook: GFLOP/s of the macro-kernel alone on packed panels already in cache (an A block of
+/// 120 rows and a B block of 64 columns, kc = 256), one thread. Used by diffuse-bench-kernels.
+public func _macroKernelGflops(repetitions: Int) -> Double {
+    let (mc, nc, kc) = (gemmMC, 64, gemmKC)
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: mc * kc), b = UnsafeMutablePointer<Float>.allocate(capacity: nc * kc)
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: mc * nc)
+    defer { a.deallocate(); b.deallocate(); c.deallocate() }
+    a.initialize(repeating: 0.5, count: mc * kc); b.initialize(repeating: 0.25, count: nc * kc)
+    c.initialize(repeating: 0, count: mc * nc)
+    var best = Double.infinity
+    for _ in 0..<5 {
+        let t = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<repetitions { macroKernel(mc: mc, nc: nc, kc: kc, a: a, b: b, c: c, ldc: nc, accumulate: true) }
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t) * 1e-9)
+    }
+    return 2 * Double(mc * nc * kc * repetitions) / best * 1e-9
 }

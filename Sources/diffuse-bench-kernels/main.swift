@@ -3,7 +3,7 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--exhaustive-exp]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--exhaustive-exp]
 //
 // --haswell-blas also times OpenBLAS forced to its AVX2 (Haswell) kernels, the fair comparison for our
 // AVX2 code on a CPU where OpenBLAS picks AVX-512 ones.
@@ -13,6 +13,7 @@ import Foundation
 let args = CommandLine.arguments
 let reps = args.firstIndex(of: "--reps").flatMap { Int(args[$0 + 1]) } ?? 5
 let haswellBlas = args.contains("--haswell-blas")
+if let t = args.firstIndex(of: "--threads").flatMap({ Int(args[$0 + 1]) }) { Parallel.threads = t }
 /// `--only WORD`: run just the benchmarks whose label contains WORD.
 let only = args.firstIndex(of: "--only").map { args[$0 + 1] }
 func selected(_ label: String) -> Bool { only.map { label.contains($0) } ?? true }
@@ -77,6 +78,7 @@ let fmaCore = measureFmaPeakPerCore()
 let measuredPeak = fmaCore * Double(cores)
 print(String(format: "threads %d, cpuinfo clock %.0f MHz → nominal AVX2 FMA peak %.1f GFLOP/s; register FMA loop: %.1f GFLOP/s/core (≈ %.2f GHz) → peak %.1f GFLOP/s; all threads at once: %.1f GFLOP/s",
              cores, mhz, nominalPeak, fmaCore, fmaCore / 32, measuredPeak, measureFmaPeakAllThreads()))
+print(String(format: "micro-kernel alone, packed panels in cache, one thread: %.1f GFLOP/s", _macroKernelGflops(repetitions: 200)))
 print("% peak below is against the measured peak.\n")
 
 func report(_ label: String, flops: Double, seconds: Double, blas: [(Double, String)]) {
@@ -93,6 +95,7 @@ let gemmShapes: [(String, Int, Int, Int)] = [
     ("proj_in/attn proj 4096x320x320", 4096, 320, 320),
     ("ff 4096x1280x320", 4096, 1280, 320),
     ("3x3 conv 640ch @32² 1024x640x5760", 1024, 640, 5760),
+    ("conv layout (weights first) 640x1024x5760", 640, 1024, 5760),
     ("cross-attn to_k 77x320x768", 77, 320, 768),
     ("attn scores 4096x4096x40", 4096, 4096, 40),
     ("square 1024x1024x1024", 1024, 1024, 1024),
