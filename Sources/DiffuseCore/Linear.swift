@@ -28,17 +28,3 @@ func fillRows(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, with v: We
     v.widen(from: 0, count: cols, into: y)
     for r in 1..<rows { (y + r * cols).update(from: y, count: cols) }
 }
-
-/// y[r, c] += bias[c] for a row-major [rows, cols] buffer.
-func addBias(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: Weight) {
-    let bv = bias.toTensor().data
-    bv.withUnsafeBufferPointer { bp in
-        Parallel.forRange(rows, minChunk: max(1, 16384 / max(cols, 1))) { r in
-            for i in r {
-                let row = y + i * cols
-                for j in 0..<cols { row[j] += bp[j] }
-            }
-        }
-    }
-}
-
