@@ -144,9 +144,11 @@ private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, keys: Int, max mx: 
     let sc = SIMD8<Float>(repeating: scale)
     for j in 0..<keys {
         let row = s + j * gemmNR
-        let e0 = exactExp((load8f(row) - m0) * sc), e1 = exactExp((load8f(row + 8) - m1) * sc)
-        store8f(row, e0); store8f(row + 8, e1)
-        l0 += e0; l1 += e1
+        store8f(row, (load8f(row) - m0) * sc); store8f(row + 8, (load8f(row + 8) - m1) * sc)
+    }
+    exactExpInPlace(s, count: keys * gemmNR)
+    for j in 0..<keys {
+        l0 += load8f(s + j * gemmNR); l1 += load8f(s + j * gemmNR + 8)
     }
     store8f(mx, m0); store8f(mx + 8, m1)
     store8f(sum, l0); store8f(sum + 8, l1)

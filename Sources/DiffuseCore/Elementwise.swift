@@ -37,7 +37,14 @@ func mapParallel8(_ x: Tensor, _ f: @escaping (SIMD8<Float>) -> SIMD8<Float>) ->
 @inline(__always)
 public func siluVector(_ v: SIMD8<Float>) -> SIMD8<Float> { v / (1 + exactExp(-v)) }
 
-public func silu(_ x: Tensor) -> Tensor { mapParallel8(x, siluVector) }
+public func silu(_ x: Tensor) -> Tensor {
+    var y = x
+    y.withUnsafeMutable { p in
+        let base = p.baseAddress!
+        Parallel.forRange(p.count, minChunk: 16384) { r in siluInPlace(base + r.lowerBound, count: r.count) }
+    }
+    return y
+}
 public func gelu(_ x: Tensor) -> Tensor { mapParallel(x) { geluScalar($0) } }
 public func geluTanh(_ x: Tensor) -> Tensor {
     mapParallel(x) { v in 0.5 * v * (1 + Foundation.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))) }

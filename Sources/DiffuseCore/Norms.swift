@@ -27,16 +27,9 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Weight, bias: Weight, ep
                     let scale = Float(rstd) * gamma[ch]
                     let shift = beta[ch] - Float(mean) * scale
                     let s = src + cc * plane, d = dst + cc * plane
-                    if fuseSilu {
-                        var i = 0
-                        while i + 8 <= plane {
-                            store8f(d + i, siluVector(load8f(s + i) * scale + shift))
-                            i += 8
-                        }
-                        while i < plane { let v = s[i] * scale + shift; d[i] = v / (1 + Foundation.exp(-v)); i += 1 }
-                    } else {
-                        for i in 0..<plane { d[i] = s[i] * scale + shift }
-                    }
+                    for i in 0..<plane { d[i] = s[i] * scale + shift }
+                    // SiLU on the plane while it is still in cache.
+                    if fuseSilu { siluInPlace(d, count: plane) }
                 }
             }
         }
