@@ -97,7 +97,9 @@ public enum PromptParser {
     }
 
     /// "[count] [size] [colour] shape [position words]".
-    static func nounPhrase(_ tokens: [String], problems: inout [String]) -> ObjectSpec? {
+    static func nounPhrase(_ tokens: [String], problems allProblems: inout [String]) -> ObjectSpec? {
+        var problems: [String] = []   // kept only when there is a shape: "no shape" is the problem otherwise
+        defer { allProblems += problems }
         var count: Int?, size: ShapeSize?, color: ShapeColor?, shape: ShapeKind?
         var places = Set<String>()
         let phrase = tokens.joined(separator: " ")
@@ -119,6 +121,7 @@ public enum PromptParser {
             }
         }
         guard let kind = shape else {
+            problems = []
             problems.append(phrase.isEmpty ? "a relation needs a shape on each side" : "no shape named in \"\(phrase)\"")
             return nil
         }
