@@ -32,7 +32,7 @@ let package = Package(
                 swiftSettings: fast),
         .target(name: "Diffuse", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling"],
                 swiftSettings: fast),
-        .target(name: "DiffuseTraining", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling"],
+        .target(name: "DiffuseTraining", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling", "Diffuse"],
                 swiftSettings: fast),
         .executableTarget(name: "diffuse", dependencies: [
             "Diffuse", "DiffuseTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
