@@ -37,6 +37,9 @@ let package = Package(
         .executableTarget(name: "diffuse", dependencies: [
             "Diffuse", "DiffuseTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: lang),
+        // Kernel benchmark (GFLOP/s vs numpy/OpenBLAS); not part of the product.
+        .executableTarget(name: "diffuse-bench-kernels", dependencies: ["DiffuseCore"],
+                          exclude: ["numpy_gemm.py"], swiftSettings: fast),
         .testTarget(name: "DiffuseCoreTests", dependencies: ["DiffuseCore"], swiftSettings: lang),
         .testTarget(name: "DiffuseSamplingTests", dependencies: ["DiffuseSampling", "DiffuseModels"], swiftSettings: lang),
         .testTarget(name: "DiffuseModelsTests", dependencies: ["DiffuseModels"], swiftSettings: lang),

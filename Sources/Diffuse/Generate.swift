@@ -43,11 +43,12 @@ extension StableDiffusionPipeline {
             let t = sampler.timesteps[call]
             let input = sampler.scaleModelInput(latents, call: call)
             let modelOutput = predictNoise(input, timestep: t, context: context, guided: cfg, scale: request.guidanceScale)
+            let denoised = sampler.predictedOriginal(modelOutput: modelOutput, call: call, sample: latents)
             latents = sampler.step(modelOutput: modelOutput, call: call, sample: latents, noise: &rng)
             let done = call - firstCall + 1
             if done % sampler.order == 0 || call == calls - 1 {
                 try onStep(StepProgress(step: (done + sampler.order - 1) / sampler.order, total: stepsTotal,
-                                        timestep: t, latents: latents))
+                                        timestep: t, latents: latents, denoised: denoised))
             }
         }
         return GenerationResult(image: decodeToImage(latents), seed: request.seed, sampler: kind, warnings: warnings)

@@ -59,6 +59,8 @@ public struct GenerationOptions: Sendable, Equatable {
     public var clipSkip: Int?
     public var eta: Double = 0
     public var rng: RNGKind = .torch
+    /// A1111-style 75-token windows for long prompts instead of diffusers' truncation.
+    public var chunkedPrompts = false
     public var force = false
     public var quiet = false
 

@@ -57,6 +57,7 @@ public func runGeneration(_ options: GenerationOptions, progress: (GenerationPro
     request.height = options.height ?? pipeline.defaultSize
     request.clipSkip = options.clipSkip
     request.eta = Float(options.eta)
+    request.chunkedPrompts = options.chunkedPrompts
     if let path = options.initImagePath {
         let image = try GenerationOptions.readInitImage(path)
         request.initImage = image.normalizedTensor()

@@ -80,6 +80,9 @@ public struct StepProgress: Sendable {
     public let total: Int
     public let timestep: Float
     public let latents: Tensor  // [1, 4, h, w] after this step
+    /// The sampler's estimate of the clean latents at this step (x0): decode it with `decodeToImage` for
+    /// a preview that shows the picture early instead of the noisy latents.
+    public let denoised: Tensor // [1, 4, h, w]
 }
 
 public struct GenerationResult: Sendable {

@@ -1,8 +1,17 @@
 import Foundation
 
-// Multi-head scaled dot-product attention. Queries are processed in blocks, so at most
-// [blockRows, Lk] scores per thread exist at once: at 512 px (4096 tokens) the full score matrix per
-// head would be 64 MB, and materialising it is what makes naive implementations slow and large.
+// Multi-head scaled dot-product attention, flash-style: keys are visited in blocks with an online
+// softmax (running max and sum per query, float32), so no score matrix larger than
+// [keyBlock, queryBlock] ever exists (at 512 px a full one is 64 MB per head).
+//
+// Both products run on the GEMM micro-kernel in transposed form, Sᵀ = K·Qᵀ and Oᵀ = Vᵀ·Pᵀ:
+//   - the scores come out as [keys][16 queries] panels, which is exactly the packed-B layout the second
+//     product reads, so P is never repacked, and the softmax runs down columns with SIMD over queries;
+//   - the head dim (40/80/160 in SD) becomes the M side of Oᵀ, padded only to a multiple of 6.
+// K and Vᵀ are packed once per head, Q once per query block.
+
+/// Queries per block (a multiple of the micro-kernel's 16 columns) and keys per block (a multiple of 6).
+let attnQueryBlock = 64, attnKeyBlock = 192
 
 /// q [B, Lq, H·D], k and v [B, Lk, H·D] → [B, Lq, H·D]. Scale 1/√D; `causal` masks keys after the query
 /// (CLIP's text transformer).
@@ -10,36 +19,28 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool 
     let (b, lq, hd) = (q.shape[0], q.shape[1], q.shape[2])
     let lk = k.shape[1]
     let d = hd / heads
-    let scale = 1 / Float(d).squareRoot()
-    let block = 64
-    let qBlocks = (lq + block - 1) / block
+    let qBlocks = (lq + attnQueryBlock - 1) / attnQueryBlock
+    // Few heads (the VAE's single-head attention): split each head's queries so every thread has work.
+    let groups = max(1, min(qBlocks, (2 * Parallel.threads + b * heads - 1) / (b * heads)))
+    let blocksPerGroup = (qBlocks + groups - 1) / groups
     var out = Tensor(zeros: q.shape)
     q.withUnsafe { qp in k.withUnsafe { kp in v.withUnsafe { vp in out.withUnsafeMutable { op in
         let qb = qp.baseAddress!, kb = kp.baseAddress!, vb = vp.baseAddress!, ob = op.baseAddress!
-        Parallel.forRange(b * heads * qBlocks) { tasks in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * lk)
-            defer { scores.deallocate() }
+        Parallel.forRange(b * heads * groups) { tasks in
+            let ws = AttentionWorkspace(lk: lk, d: d)
+            defer { ws.deallocate() }
+            var packedHead = -1
             for task in tasks {
-                let qBlock = task % qBlocks, bh = task / qBlocks
+                let group = task % groups, bh = task / groups
                 let h = bh % heads, batch = bh / heads
-                let r0 = qBlock * block, rows = min(block, lq - r0)
-                let qOff = (batch * lq + r0) * hd + h * d
                 let kvOff = batch * lk * hd + h * d
-                // scores[rows, Lk] = Q_blk · Kᵀ
-                gemmNTSerial(m: rows, n: lk, k: d, a: qb + qOff, lda: hd, b: kb + kvOff, ldb: hd, c: scores, ldc: lk)
-                for r in 0..<rows {
-                    let row = scores + r * lk
-                    let valid = causal ? min(lk, r0 + r + 1) : lk
-                    softmaxRow(row, count: valid, scale: scale)
-                    for j in valid..<lk { row[j] = 0 }
-                    // out_row = Σ_j p_j · V_j
-                    let o = ob + qOff + r * hd
-                    for x in 0..<d { o[x] = 0 }
-                    for j in 0..<valid {
-                        let pj = row[j]
-                        let vr = vb + kvOff + j * hd
-                        for x in 0..<d { o[x] += pj * vr[x] }
-                    }
+                if bh != packedHead { ws.packKeysValues(k: kb + kvOff, v: vb + kvOff, ld: hd); packedHead = bh }
+                let firstBlock = min(qBlocks, group * blocksPerGroup)
+                for blk in firstBlock..<min(qBlocks, firstBlock + blocksPerGroup) {
+                    let q0 = blk * attnQueryBlock, qn = min(attnQueryBlock, lq - q0)
+                    let off = (batch * lq + q0) * hd + h * d
+                    ws.queryBlock(q: qb + off, out: ob + off, ld: hd, q0: q0, qn: qn, scale: 1 / Float(d).squareRoot(),
+                                  causal: causal)
                 }
             }
         }
@@ -47,15 +48,120 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool 
     return out
 }
 
-/// In-place softmax(scale · row[0..<count]).
+/// One thread's buffers for attention over one head at a time.
+private struct AttentionWorkspace {
+    let lk: Int, d: Int, dPad: Int, keyBlocks: Int
+    let packK: UnsafeMutablePointer<Float>   // A panels of K: [lk/6][d][6]
+    let packV: UnsafeMutablePointer<Float>   // per key block, A panels of Vᵀ: [block][d/6][kbn][6]
+    let packQ: UnsafeMutablePointer<Float>   // B panels of Q: [qb/16][d][16]
+    let s: UnsafeMutablePointer<Float>       // Sᵀ, then P, as B panels: [qb/16][kbn][16]
+    let ot: UnsafeMutablePointer<Float>      // Oᵀ [dPad][qb]
+    let rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>
+
+    init(lk: Int, d: Int) {
+        self.lk = lk; self.d = d
+        dPad = roundUp(d, gemmMR)
+        keyBlocks = (lk + attnKeyBlock - 1) / attnKeyBlock
+        packK = .allocate(capacity: roundUp(lk, gemmMR) * d)
+        packV = .allocate(capacity: keyBlocks * dPad * attnKeyBlock)
+        packQ = .allocate(capacity: attnQueryBlock * d)
+        s = .allocate(capacity: attnKeyBlock * attnQueryBlock)
+        ot = .allocate(capacity: dPad * attnQueryBlock)
+        rowMax = .allocate(capacity: attnQueryBlock)
+        rowSum = .allocate(capacity: attnQueryBlock)
+    }
+
+    func deallocate() {
+        for p in [packK, packV, packQ, s, ot, rowMax, rowSum] { p.deallocate() }
+    }
+
+    func packKeysValues(k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int) {
+        packPanels(RowMajorSource(base: k, ld: ld), rows: 0, count: lk, width: gemmMR, k: 0, kc: d, into: packK)
+        for blk in 0..<keyBlocks {
+            let j0 = blk * attnKeyBlock, kbn = min(attnKeyBlock, lk - j0)
+            packPanels(KMajorSource(base: v, ld: ld), rows: 0, count: d, width: gemmMR, k: j0, kc: kbn,
+                       into: packV + blk * dPad * attnKeyBlock)
+        }
+    }
+
+    /// Queries q0 ..< q0 + qn of one head: q and out point at the block's first row, row stride ld.
+    func queryBlock(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ld: Int, q0: Int, qn: Int,
+                    scale: Float, causal: Bool) {
+        let panels = (qn + gemmNR - 1) / gemmNR
+        packPanels(RowMajorSource(base: q, ld: ld), rows: 0, count: qn, width: gemmNR, k: 0, kc: d, into: packQ)
+        rowMax.update(repeating: -.infinity, count: panels * gemmNR)
+        rowSum.update(repeating: 0, count: panels * gemmNR)
+        // Causal: blocks wholly after the block's last query are skipped (the rest is masked); blocks keep
+        // their full size because Vᵀ was packed per full block.
+        let keyEnd = causal ? min(lk, q0 + qn) : lk
+        for blk in 0..<((keyEnd + attnKeyBlock - 1) / attnKeyBlock) {
+            let j0 = blk * attnKeyBlock, kbn = min(attnKeyBlock, lk - j0)
+            for p in 0..<panels {
+                // Sᵀ[kbn, 16] = K_blk · Q_panelᵀ
+                macroKernel(mc: kbn, nc: gemmNR, kc: d, a: packK + j0 * d, b: packQ + p * gemmNR * d,
+                            c: s + p * kbn * gemmNR, ldc: gemmNR, accumulate: false)
+                if causal { maskFutureKeys(s + p * kbn * gemmNR, keys: j0..<(j0 + kbn), firstQuery: q0 + p * gemmNR) }
+                let corr = onlineSoftmax(s + p * kbn * gemmNR, keys: kbn, max: rowMax + p * gemmNR,
+                                         sum: rowSum + p * gemmNR, scale: scale)
+                if blk > 0 { rescaleColumns(ot + p * gemmNR, rows: d, ld: attnQueryBlock, by: corr) }
+            }
+            // Oᵀ[d, qn] (+)= Vᵀ_blk · P_blk
+            macroKernel(mc: d, nc: panels * gemmNR, kc: kbn, a: packV + blk * dPad * attnKeyBlock, b: s,
+                        c: ot, ldc: attnQueryBlock, accumulate: blk > 0)
+        }
+        for i in 0..<qn {
+            let inv = 1 / rowSum[i], o = out + i * ld
+            for x in 0..<d { o[x] = ot[x * attnQueryBlock + i] * inv }
+        }
+    }
+}
+
+/// Sets Sᵀ[j, c] to −∞ where key j0 + j comes after query firstQuery + c.
 @inline(__always)
-func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int, scale: Float) {
-    var mx = -Float.infinity
-    for j in 0..<count { mx = max(mx, row[j]) }
-    var sum: Float = 0
-    for j in 0..<count { let e = Foundation.exp((row[j] - mx) * scale); row[j] = e; sum += e }
-    let inv = 1 / sum
-    for j in 0..<count { row[j] *= inv }
+private func maskFutureKeys(_ s: UnsafeMutablePointer<Float>, keys: Range<Int>, firstQuery: Int) {
+    for (j, key) in keys.enumerated() {
+        for c in 0..<gemmNR where key > firstQuery + c { s[j * gemmNR + c] = -.infinity }
+    }
+}
+
+/// One key block of the online softmax for a panel of 16 queries (columns of s [keys][16]): updates the
+/// running max and sum, replaces s by exp((s − max)·scale), and returns the factor exp((oldMax − max)·scale)
+/// by which earlier partial outputs must be multiplied.
+@inline(__always)
+private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, keys: Int, max mx: UnsafeMutablePointer<Float>,
+                           sum: UnsafeMutablePointer<Float>, scale: Float) -> (SIMD8<Float>, SIMD8<Float>) {
+    var m0 = load8f(mx), m1 = load8f(mx + 8)
+    let old0 = m0, old1 = m1
+    for j in 0..<keys {
+        m0 = laneMax(m0, load8f(s + j * gemmNR)); m1 = laneMax(m1, load8f(s + j * gemmNR + 8))
+    }
+    var c0 = SIMD8<Float>(), c1 = SIMD8<Float>()
+    for i in 0..<8 {
+        c0[i] = old0[i] == -.infinity ? 0 : Foundation.exp((old0[i] - m0[i]) * scale)
+        c1[i] = old1[i] == -.infinity ? 0 : Foundation.exp((old1[i] - m1[i]) * scale)
+    }
+    var l0 = load8f(sum) * c0, l1 = load8f(sum + 8) * c1
+    let sc = SIMD8<Float>(repeating: scale)
+    for j in 0..<keys {
+        let row = s + j * gemmNR
+        store8f(row, (load8f(row) - m0) * sc); store8f(row + 8, (load8f(row + 8) - m1) * sc)
+    }
+    exactExpInPlace(s, count: keys * gemmNR)
+    for j in 0..<keys {
+        l0 += load8f(s + j * gemmNR); l1 += load8f(s + j * gemmNR + 8)
+    }
+    store8f(mx, m0); store8f(mx + 8, m1)
+    store8f(sum, l0); store8f(sum + 8, l1)
+    return (c0, c1)
+}
+
+/// Oᵀ[:, 0..<16] *= corr, for the 16 query columns starting at `ot`.
+@inline(__always)
+private func rescaleColumns(_ ot: UnsafeMutablePointer<Float>, rows: Int, ld: Int, by corr: (SIMD8<Float>, SIMD8<Float>)) {
+    for r in 0..<rows {
+        let p = ot + r * ld
+        store8f(p, load8f(p) * corr.0); store8f(p + 8, load8f(p + 8) * corr.1)
+    }
 }
 
 /// Naive reference: full score matrix, Double softmax.
@@ -82,3 +188,20 @@ public func attentionReference(q: Tensor, k: Tensor, v: Tensor, heads: Int, caus
     } } }
     return out
 }
+
+// File-local SIMD load/store: in debug builds (no whole-module optimisation) a helper from another file
+// is an out-of-line call even when marked always-inline, which costs more than the load itself.
+@inline(__always)
+fileprivate func load8f(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func load8f(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func store8f(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+/// Lane-wise maximum for finite values (the stdlib's pointwiseMax is an out-of-line generic call).
+@inline(__always)
+fileprivate func laneMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }

@@ -13,12 +13,43 @@ func mapParallel(_ x: Tensor, _ f: @escaping (Float) -> Float) -> Tensor {
     return y
 }
 
-public func silu(_ x: Tensor) -> Tensor { mapParallel(x) { $0 / (1 + Foundation.exp(-$0)) } }
+/// f applied to 8 lanes at a time (`exactExp` inside keeps results identical to the scalar formula).
+@inline(__always)
+func mapParallel8(_ x: Tensor, _ f: @escaping (SIMD8<Float>) -> SIMD8<Float>) -> Tensor {
+    var y = x
+    y.withUnsafeMutable { p in
+        let base = p.baseAddress!, n = p.count
+        Parallel.forRange((n + 7) / 8, minChunk: 2048) { r in
+            for v in r {
+                let i = v * 8
+                if i + 8 <= n { store8f(base + i, f(load8f(base + i))); continue }
+                var t = SIMD8<Float>()
+                for j in i..<n { t[j - i] = base[j] }
+                t = f(t)
+                for j in i..<n { base[j] = t[j - i] }
+            }
+        }
+    }
+    return y
+}
+
+/// x·σ(x) = x / (1 + exp(−x)), 8 lanes at a time.
+@inline(__always)
+public func siluVector(_ v: SIMD8<Float>) -> SIMD8<Float> { v / (1 + exactExp(-v)) }
+
+public func silu(_ x: Tensor) -> Tensor {
+    var y = x
+    y.withUnsafeMutable { p in
+        let base = p.baseAddress!
+        Parallel.forRange(p.count, minChunk: 16384) { r in siluInPlace(base + r.lowerBound, count: r.count) }
+    }
+    return y
+}
 public func gelu(_ x: Tensor) -> Tensor { mapParallel(x) { geluScalar($0) } }
 public func geluTanh(_ x: Tensor) -> Tensor {
     mapParallel(x) { v in 0.5 * v * (1 + Foundation.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
 }
-public func quickGelu(_ x: Tensor) -> Tensor { mapParallel(x) { $0 / (1 + Foundation.exp(-1.702 * $0)) } }
+public func quickGelu(_ x: Tensor) -> Tensor { mapParallel8(x) { $0 / (1 + exactExp(-1.702 * $0)) } }
 
 @inline(__always)
 public func geluScalar(_ v: Float) -> Float { 0.5 * v * (1 + Foundation.erf(v * 0.7071067811865476)) }
@@ -163,4 +194,17 @@ public func embedding(_ ids: [Int], table: Weight) -> Tensor {
     return Tensor(shape: [ids.count, d]) { buf in
         for (r, id) in ids.enumerated() { table.widen(from: id * d, count: d, into: buf.baseAddress! + r * d) }
     }
+}
+
+// File-local SIMD load/store: in debug builds (no whole-module optimisation) a helper from another file
+// is an out-of-line call even when marked always-inline, which costs more than the load itself.
+@inline(__always)
+fileprivate func load8f(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func load8f(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func store8f(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

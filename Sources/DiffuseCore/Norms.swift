@@ -27,11 +27,9 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Weight, bias: Weight, ep
                     let scale = Float(rstd) * gamma[ch]
                     let shift = beta[ch] - Float(mean) * scale
                     let s = src + cc * plane, d = dst + cc * plane
-                    if fuseSilu {
-                        for i in 0..<plane { let v = s[i] * scale + shift; d[i] = v / (1 + Foundation.exp(-v)) }
-                    } else {
-                        for i in 0..<plane { d[i] = s[i] * scale + shift }
-                    }
+                    for i in 0..<plane { d[i] = s[i] * scale + shift }
+                    // SiLU on the plane while it is still in cache.
+                    if fuseSilu { siluInPlace(d, count: plane) }
                 }
             }
         }
@@ -63,4 +61,17 @@ public func layerNorm(_ x: Tensor, weight: Weight, bias: Weight, eps: Float) -> 
         }
     }
     return y
+}
+
+// File-local SIMD load/store: in debug builds (no whole-module optimisation) a helper from another file
+// is an out-of-line call even when marked always-inline, which costs more than the load itself.
+@inline(__always)
+fileprivate func load8f(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func load8f(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+
+@inline(__always)
+fileprivate func store8f(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

@@ -9,7 +9,7 @@ struct DiffuseCommand: ParsableCommand {
         commandName: "diffuse",
         abstract: "Stable Diffusion 1.x / 2.x text-to-image and image-to-image on the CPU.",
         version: "0.1.0",
-        subcommands: [Generate.self, Train.self])
+        subcommands: [Generate.self, MakeDataset.self, Info.self, Bench.self, Train.self])
 }
 
 struct Generate: ParsableCommand {
@@ -76,6 +76,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Noise generator: \(RNGKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var rng: String = RNGKind.torch.rawValue
 
+    @Flag(help: "Keep prompts longer than 77 tokens: encode them in 75-token windows (A1111 style) instead of truncating (diffusers).")
+    var chunkedPrompts = false
+
     @Flag(help: "Overwrite existing output files.")
     var force = false
 
@@ -115,6 +118,7 @@ struct Generate: ParsableCommand {
             throw GenerationError("unknown --rng '\(rng)' (valid: \(RNGKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         o.rng = kind
+        o.chunkedPrompts = chunkedPrompts
         o.force = force
         o.quiet = quiet
         o = o.withResolvedSeed()
@@ -126,13 +130,18 @@ struct Generate: ParsableCommand {
         let options = try makeOptions()
         Parallel.threads = options.threads ?? Parallel.coreCount
         let urls = options.outputURLs
-        if !options.quiet {
-            printStatus("seed \(options.seed!), \(options.steps) steps, \(Parallel.threads) threads")
-        }
         var progress = ProgressLine(quiet: options.quiet)
         var index = 0
+        var announced = options.quiet
         defer { progress.finish() }
-        try runGeneration(options, progress: { progress.update($0) }, emit: { generated in
+        // The status line waits until the model has loaded, so a bad model file gives exactly one error line.
+        try runGeneration(options, progress: { p in
+            if !announced {
+                announced = true
+                printStatus("seed \(options.seed!), \(options.steps) steps, \(Parallel.threads) threads")
+            }
+            progress.update(p)
+        }, emit: { generated in
             progress.finish()
             guard index < urls.count else { throw GenerationError("the pipeline produced more images than requested") }
             let png = try PNG.encode(generated.image, text: [("parameters", generated.infotext.text)])

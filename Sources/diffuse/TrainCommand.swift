@@ -9,7 +9,9 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train the small text-to-image model on a folder of captioned images.",
         discussion: """
-        Data: NAME.png images (square, one size) each with a NAME.txt caption beside it.
+        Data: a dataset folder (see docs/DATASET.md): square PNGs of one size, captions (.txt or
+        metadata.jsonl) and manifest.json with each image's source, licence and consent; its hash and
+        summary are stored in the checkpoint.
         Config: a JSON file with any of the TrainConfig keys (steps, batchSize, learningRate, model: {...}, …);
         it is stored inside every checkpoint. A checkpoint is written to --out every checkpointEvery steps
         and at the end, with a loss curve PNG beside it (OUT-loss.png).
@@ -17,8 +19,11 @@ struct Train: ParsableCommand {
         --steps raises the total.
         """)
 
-    @Option(help: "Dataset folder (NAME.png + NAME.txt pairs).")
+    @Option(help: "Dataset folder (images, captions, manifest.json).")
     var data: String
+
+    @Flag(help: "Train even on images whose manifest entry gives no licence.")
+    var allowUnlicensed = false
 
     @Option(help: "Checkpoint to write (.safetensors).")
     var out: String
@@ -57,7 +62,7 @@ struct Train: ParsableCommand {
         }
         Parallel.threads = threads ?? Parallel.coreCount
         let fileConfig = try config.map { try TrainConfig.load(URL(fileURLWithPath: $0)) }
-        let dataset = try ImageCaptionFolder(URL(fileURLWithPath: data))
+        let dataset = try LoadedDataset(DatasetFolder(url: URL(fileURLWithPath: data), allowUnlicensed: allowUnlicensed))
         let trainer: Trainer
         if let resume {
             trainer = try TrainingCheckpoint.load(URL(fileURLWithPath: resume), config: fileConfig, steps: steps)

@@ -58,19 +58,24 @@ final class PipelineParityTests: XCTestCase {
     func runCases(source: (String) -> String, only: (Case) -> Bool = { _ in true }) throws {
         let (cases, file) = try loadCases()
         var worst: (Float, String) = (0, "")
+        var perSampler: [String: Float] = [:]
         for c in cases where only(c) {
             let pipe = try Self.pipeline(source(c.model))
+            let start = Date()
             let result = try pipe.generate(try request(for: c))
+            let seconds = Date().timeIntervalSince(start)
             let expected = try file.requireWeight(named: try XCTUnwrap(c.output["image"])).toTensor()  // [1, 3, H, W]
             let ours = chw(result.image)
             let err = ours.maxAbsDifference(expected)
             if err > worst.0 { worst = (err, c.id) }
+            perSampler[c.sampler] = max(perSampler[c.sampler] ?? 0, err)
+            print(String(format: "parity %@ via %@: image error %.2e, %.3f s", c.id, source(c.model), err, seconds))
             // The bound is 2/255 on the image; float32 differences in the tiny nets are ~1e-6, and
             // a few steps of sampling amplify them to ~1e-5. 1e-4 (1/40 of a grey level) still catches any
             // wrong coefficient, draw order or schedule (those move pixels by 1e-2 or more).
             XCTAssertLessThan(err, 1e-4, "\(c.id) on \(source(c.model)): max abs image error \(err)")
         }
-        print("pipeline parity: worst image error \(worst.0) (\(worst.1))")
+        print("pipeline parity: worst image error \(worst.0) (\(worst.1)); per sampler: \(perSampler.sorted { $0.key < $1.key })")
     }
 
     func testFoldersMatchDiffusers() throws {
@@ -90,5 +95,29 @@ final class PipelineParityTests: XCTestCase {
         return Tensor(shape: [1, 3, h, w]) { out in
             for c in 0..<3 { for y in 0..<h { for i in 0..<w { out[(c * h + y) * w + i] = x.data[(y * w + i) * 3 + c] } } }
         }
+    }
+}
+
+/// Long prompts: diffusers truncates at 77 tokens and we warn with the dropped text; chunked mode keeps
+/// every window and, for a prompt that fits one window, is the same conditioning as plain mode.
+final class LongPromptTests: XCTestCase {
+    func testTruncationWarnsAndChunkingMatchesShortPrompts() throws {
+        let pipe = try PipelineParityTests.pipeline("sd1")
+        var r = GenerationRequest(prompt: "a red cube on a blue table")
+        r.steps = 2; r.width = 32; r.height = 32; r.seed = 5; r.sampler = .euler
+        let plain = try pipe.generate(r)
+        r.chunkedPrompts = true
+        let chunked = try pipe.generate(r)
+        XCTAssertEqual(plain.image, chunked.image)  // same ids, same arithmetic: bit-identical
+
+        r.prompt = Array(repeating: "a red cube on a blue table,", count: 20).joined(separator: " ")
+        r.chunkedPrompts = false
+        let truncated = try pipe.generate(r)
+        XCTAssertEqual(truncated.warnings.count, 1)
+        XCTAssertTrue(truncated.warnings[0].contains("dropped"), truncated.warnings[0])
+        r.chunkedPrompts = true
+        let long = try pipe.generate(r)
+        XCTAssertEqual(long.warnings, [])
+        XCTAssertNotEqual(long.image, truncated.image)  // the later windows reach the UNet
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 @testable import DiffuseTraining
 
-/// Bad datasets and configs: one clear line each, naming the file or key and what to do.
+/// Bad configs and a dataset that does not fit the model: one clear line each, naming the key and what to do.
+/// (Folder problems — missing, empty, undecodable, orphan captions, sizes, manifest — are DatasetFolder's, see DatasetTests.)
 final class TrainInputTests: XCTestCase {
     var folder: URL!
 
@@ -17,33 +18,11 @@ final class TrainInputTests: XCTestCase {
         }
     }
 
-    func testDatasetFolderProblems() throws {
-        assertError(try ImageCaptionFolder(folder.appendingPathComponent("missing")), contains: "no such dataset folder")
-        assertError(try ImageCaptionFolder(folder), contains: "has no images")
-        try "a red circle".write(to: folder.appendingPathComponent("lonely.txt"), atomically: true, encoding: .utf8)
-        assertError(try ImageCaptionFolder(folder), contains: "lonely.txt: caption without an image")
-        try FileManager.default.removeItem(at: folder.appendingPathComponent("lonely.txt"))
-        try writeShapesFolder(folder, count: 2, size: 16)
-        XCTAssertEqual(try ImageCaptionFolder(folder).count, 2)
-        try Data("not a png".utf8).write(to: folder.appendingPathComponent("bad.png"))
-        assertError(try ImageCaptionFolder(folder), contains: "bad.png: image without a caption")
-        try "a blue square".write(to: folder.appendingPathComponent("bad.txt"), atomically: true, encoding: .utf8)
-        assertError(try ImageCaptionFolder(folder), contains: "bad.png: the image does not decode")
-        try FileManager.default.removeItem(at: folder.appendingPathComponent("bad.png"))
-        try FileManager.default.removeItem(at: folder.appendingPathComponent("bad.txt"))
-        let other = try scratchFolder("other")
-        defer { try? FileManager.default.removeItem(at: other) }
-        try writeShapesFolder(other, count: 1, size: 8)
-        try FileManager.default.copyItem(at: other.appendingPathComponent("0000.png"), to: folder.appendingPathComponent("small.png"))
-        try "a small thing".write(to: folder.appendingPathComponent("small.txt"), atomically: true, encoding: .utf8)
-        assertError(try ImageCaptionFolder(folder), contains: "all images must be square and of one size")
-    }
-
     func testImageSizeMustMatchTheModel() throws {
-        try writeShapesFolder(folder, count: 2, size: 16)
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 2, size: 16)
         var config = tinyTrainConfig(steps: 1)
         config.model.imageSize = 32
-        assertError(try Trainer(config: config, dataset: try ImageCaptionFolder(folder)), contains: "set model.imageSize to match")
+        assertError(try Trainer(config: config, dataset: data), contains: "set model.imageSize to match")
     }
 
     func testConfigFileProblems() throws {

@@ -5,10 +5,11 @@ import XCTest
 
 final class TrainLoopTests: XCTestCase {
     var folder: URL!
+    var data: LoadedDataset!
 
     override func setUpWithError() throws {
         folder = try scratchFolder("loop")
-        try writeShapesFolder(folder, count: 24, size: 16)
+        data = try shapesDataset(folder.appendingPathComponent("data"), count: 24, size: 16)
     }
 
     override func tearDown() { try? FileManager.default.removeItem(at: folder) }
@@ -17,7 +18,6 @@ final class TrainLoopTests: XCTestCase {
     /// predicts no noise) and must fall clearly. Per-step losses are noisy (random timesteps), so windows of
     /// 10 are compared; a 25% drop is well outside that noise yet reliably reached (measured 0.96 → 0.55).
     func testShortRunLowersTheLoss() throws {
-        let data = try ImageCaptionFolder(folder)
         let trainer = try Trainer(config: tinyTrainConfig(steps: 80), dataset: data)
         let start = Date()
         var lines: [String] = []
@@ -30,7 +30,6 @@ final class TrainLoopTests: XCTestCase {
     }
 
     func testResumeContinuesBitForBit() throws {
-        let data = try ImageCaptionFolder(folder)
         var config = tinyTrainConfig(steps: 6)
         config.gradientAccumulation = 2
         config.batchSize = 2
@@ -55,7 +54,6 @@ final class TrainLoopTests: XCTestCase {
     }
 
     func testCheckpointKeepsConfigAndRefusesOtherArchitectures() throws {
-        let data = try ImageCaptionFolder(folder)
         let trainer = try Trainer(config: tinyTrainConfig(steps: 1), dataset: data)
         trainer.trainStep(data)
         let ckpt = folder.appendingPathComponent("one.safetensors")
@@ -63,7 +61,11 @@ final class TrainLoopTests: XCTestCase {
         let file = try SafeTensorsFile(url: ckpt)
         let saved = try JSONDecoder().decode(TrainConfig.self, from: Data(file.metadata[TrainingCheckpoint.configKey]!.utf8))
         XCTAssertEqual(saved, trainer.config, "the config JSON in __metadata__ round-trips")
-        XCTAssertEqual(saved.model.vocabulary, ["a", "background", "black", "blue", "circle", "green", "on", "red", "square", "white"])
+        XCTAssertEqual(saved.model.vocabulary, WordTokenizer.vocabulary(of: data.captions))
+        XCTAssertTrue(saved.model.vocabulary.contains("background"), "built from the captions: \(saved.model.vocabulary)")
+        XCTAssertEqual(file.metadata[ProvenanceKey.manifestSHA256], data.provenance[ProvenanceKey.manifestSHA256],
+                       "the dataset's provenance travels in the checkpoint")
+        XCTAssertNotNil(file.metadata[ModelInfo.architectureKey])
         var other = trainer.config
         other.model.channels = [16, 48]
         XCTAssertThrowsError(try TrainingCheckpoint.load(ckpt, config: other)) { error in

@@ -7,8 +7,7 @@ final class TrainSamplingTests: XCTestCase {
     func testExportLoadAndGenerate() throws {
         let folder = try scratchFolder("export")
         defer { try? FileManager.default.removeItem(at: folder) }
-        try writeShapesFolder(folder, count: 6, size: 16)
-        let data = try ImageCaptionFolder(folder)
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
         let trainer = try Trainer(config: tinyTrainConfig(steps: 3), dataset: data)
         try trainer.run(data)
         let url = folder.appendingPathComponent("model.safetensors")

@@ -34,6 +34,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try read(.maxTokens, &maxTokens); try read(.vocabulary, &vocabulary)
     }
 
+    /// What `diffuse info` prints as the architecture.
+    public var architectureName: String {
+        "Diffuse built-in text-to-image: pixel-space UNet \(channels) on \(imageSize)×\(imageSize) (unshuffle \(patch)), "
+            + "\(textLayers)-layer word-level text transformer (dim \(textDim), \(vocabulary.count) words)"
+    }
+
     /// One line naming the first impossible value, or nil.
     public func problem() -> String? {
         if channels.isEmpty { return "model.channels is empty; give at least one level, e.g. [32, 64, 128]" }

@@ -49,6 +49,7 @@ public struct BuiltinModel {
         }
         var meta = trainer.extraMetadata
         meta[TrainingCheckpoint.configKey] = trainer.config.json
+        meta[ModelInfo.architectureKey] = trainer.config.model.architectureName
         meta[TrainingCheckpoint.lossesKey] = String(decoding: try JSONEncoder().encode(trainer.losses), as: UTF8.self)
         meta["diffuse.training_steps"] = String(trainer.step)
         meta["diffuse.training_seconds"] = String(format: "%.0f", trainer.trainingSeconds)

@@ -64,7 +64,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         do {
             return try JSONDecoder().decode(TrainConfig.self, from: data)
         } catch {
-            throw TrainingError("\(url.path): a value has the wrong type (\(describe(error))); check the config")
+            throw TrainingError("\(url.path): a value has the wrong type (\(decodingPath(error))); check the config")
         }
     }
 
@@ -91,7 +91,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 }
 
-func describe(_ error: Error) -> String {
+/// The key path a JSON decoding error points at ("model.channels").
+func decodingPath(_ error: Error) -> String {
     if case let DecodingError.typeMismatch(_, ctx) = error { return ctx.codingPath.map(\.stringValue).joined(separator: ".") }
     if case let DecodingError.dataCorrupted(ctx) = error { return ctx.codingPath.map(\.stringValue).joined(separator: ".") }
     return "\(error)"

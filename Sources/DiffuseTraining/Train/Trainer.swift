@@ -54,6 +54,7 @@ public final class Trainer {
         optimizer = AdamW(beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, weightDecay: config.weightDecay)
         ema = EMA(model.parameters, maxDecay: config.emaDecay)
         rng = TrainingRNG(seed: config.seed ^ 0x5EED_0F_7EA1)
+        extraMetadata = dataset.provenance
     }
 
     /// Restored state (see TrainingCheckpoint.load).
@@ -117,6 +118,7 @@ public final class Trainer {
     public func run(_ dataset: TrainingDataset, until: Int? = nil, onProgress: (TrainingProgress) -> Void = { _ in },
                     onCheckpoint: (Trainer) throws -> Void = { _ in }) throws {
         try Self.check(config, dataset)
+        extraMetadata.merge(dataset.provenance) { _, new in new }
         let end = until ?? config.steps
         let start = Date(), firstStep = step
         var window: [Float] = []

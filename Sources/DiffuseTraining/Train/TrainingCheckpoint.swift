@@ -29,6 +29,7 @@ public enum TrainingCheckpoint {
                           rng: t.rng.serialized, trainingSeconds: t.trainingSeconds)
         var meta = t.extraMetadata
         meta[configKey] = t.config.json
+        meta[ModelInfo.architectureKey] = t.config.model.architectureName
         meta[stateKey] = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         meta[lossesKey] = String(decoding: try JSONEncoder().encode(t.losses), as: UTF8.self)
         meta["format"] = "pt"
@@ -88,7 +89,9 @@ public enum TrainingCheckpoint {
         let trainer = try Trainer(config: config, model: model, optimizer: optimizer,
                                   ema: EMA(maxDecay: config.emaDecay, updates: state.emaUpdates, shadow: shadow),
                                   rng: rng, step: state.step, losses: losses, trainingSeconds: state.trainingSeconds)
-        trainer.extraMetadata = file.metadata.filter { ![configKey, stateKey, lossesKey, "format"].contains($0.key) }
+        trainer.extraMetadata = file.metadata.filter {
+            ![configKey, stateKey, lossesKey, "format", ModelInfo.architectureKey].contains($0.key)
+        }
         return trainer
     }
 }

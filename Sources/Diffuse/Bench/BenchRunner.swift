@@ -1,0 +1,77 @@
+import DiffuseModels
+import DiffuseSampling
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Times the pipeline's components the way scripts/bench/diffusers_bench.py times diffusers': one warm-up
+/// call, then `repeats` timed calls, median reported. Inputs come from the torch-compatible generator, so
+/// both sides see the same numbers.
+public enum Bench {
+    public struct Figure: Codable, Sendable {
+        public let component: String
+        public let median: Double
+        public let runs: [Double]
+    }
+
+    public struct Settings: Sendable {
+        public var size = 512
+        public var batch = 2
+        public var repeats = 3
+        public var steps = 2
+        public var components: [String] = ["text", "unet", "vae"]
+        public init() {}
+    }
+
+    public static let knownComponents = ["load", "text", "unet", "vae", "pipeline"]
+
+    public static func run(model: URL, _ s: Settings, report: (Figure) -> Void) throws -> [Figure] {
+        var figures: [Figure] = []
+        func record(_ name: String, _ body: () throws -> Void) rethrows {
+            try body()  // warm-up: page in the weights, size the buffers
+            var runs: [Double] = []
+            for _ in 0..<s.repeats {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try body()
+                runs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            let f = Figure(component: name, median: runs.sorted()[runs.count / 2], runs: runs)
+            figures.append(f)
+            report(f)
+        }
+        if s.components.contains("load") {
+            try record("load") { _ = try StableDiffusionPipeline(contentsOf: model) }
+        }
+        let pipe = try StableDiffusionPipeline(contentsOf: model)
+        var rng = TorchGenerator(seed: 0)
+        let latent = s.size / pipe.vaeScaleFactor
+        let hidden = pipe.checkpoint.textConfig.hiddenSize
+        if s.components.contains("text") {
+            let ids = pipe.tokenizer.tokenize("a photograph of an astronaut riding a horse").ids.map(Int.init)
+            try record("text") { _ = try pipe.textEncoder(Array(repeating: ids, count: s.batch)) }
+        }
+        if s.components.contains("unet") {
+            let x = rng.randn([s.batch, 4, latent, latent])
+            let context = rng.randn([s.batch, 77, hidden])
+            record("unet") { _ = pipe.unet(x, timestep: 999, context: context) }
+        }
+        if s.components.contains("vae") {
+            let z = rng.randn([1, 4, latent, latent])
+            record("vae") { _ = pipe.vae.decode(z) }
+        }
+        if s.components.contains("pipeline") {
+            var r = GenerationRequest(prompt: "a photograph of an astronaut riding a horse")
+            r.steps = s.steps; r.width = s.size; r.height = s.size; r.sampler = .euler
+            try record("pipeline") { _ = try pipe.generate(r) }
+        }
+        return figures
+    }
+
+    /// Peak resident memory of this process so far, in bytes (Linux: ru_maxrss is in KiB).
+    public static func peakRSS() -> Int {
+        var usage = rusage()
+        getrusage(0, &usage)  // 0 = RUSAGE_SELF
+        return usage.ru_maxrss * 1024
+    }
+}

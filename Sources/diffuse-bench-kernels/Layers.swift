@@ -1,0 +1,117 @@
+import DiffuseCore
+import Foundation
+
+/// Rate of a pure register FMA loop on one thread: 12 independent SIMD8 accumulators, so the FMA pipes,
+/// not latency, bound it.
+func measureFmaPeakPerCore(iters: Int = 20_000_000) -> Double {
+    var best = Double.infinity
+    var sink: Float = 0
+    for _ in 0..<3 {
+        var acc = (0..<12).map { SIMD8<Float>(repeating: Float($0) * 1e-3) }
+        let x = SIMD8<Float>(repeating: 0.999_999), y = SIMD8<Float>(repeating: 1e-7)
+        let t = now()
+        acc.withUnsafeMutableBufferPointer { p in
+            var a0 = p[0], a1 = p[1], a2 = p[2], a3 = p[3], a4 = p[4], a5 = p[5]
+            var a6 = p[6], a7 = p[7], a8 = p[8], a9 = p[9], a10 = p[10], a11 = p[11]
+            for _ in 0..<iters {
+                a0.addProduct(x, y); a1.addProduct(x, y); a2.addProduct(x, y); a3.addProduct(x, y)
+                a4.addProduct(x, y); a5.addProduct(x, y); a6.addProduct(x, y); a7.addProduct(x, y)
+                a8.addProduct(x, y); a9.addProduct(x, y); a10.addProduct(x, y); a11.addProduct(x, y)
+            }
+            p[0] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+        }
+        best = min(best, now() - t)
+        sink += acc[0].sum()
+    }
+    if sink.isNaN { print("unexpected NaN in the FMA loop") }
+    return Double(iters) * 12 * 16 / best * 1e-9
+}
+
+/// Aggregate FMA-loop rate with every thread running it at once (tells whether the vCPUs share cores).
+func measureFmaPeakAllThreads() -> Double {
+    let t = now()
+    DispatchQueue.concurrentPerform(iterations: Parallel.threads) { _ in _ = measureFmaPeakPerCore(iters: 10_000_000) }
+    return Double(Parallel.threads) * 3 * 10_000_000 * 12 * 16 / (now() - t) * 1e-9
+}
+
+/// Convolutions and attention through the public layer functions.
+func runLayerBenchmarks() {
+    print("")
+    if selected("exp") { expSpeed() }
+    for dtype in [DType.f32, .f16] where selected("linear \(dtype.rawValue)") {
+        let (m, n, k) = (4096, 1280, 320)
+        let x = Tensor(shape: [m, k], data: values(m * k, seed: 3))
+        let wf = values(n * k, seed: 4)
+        let w: Weight = dtype == .f32 ? Weight(Tensor(shape: [n, k], data: wf))
+            : Weight(shape: [n, k], dtype: .f16, bytes: wf.flatMap { v -> [UInt8] in
+                let h = floatToHalf(v); return [UInt8(h & 0xff), UInt8(h >> 8)] })
+        let t = bestTime { _ = linear(x, w, nil) }
+        report("linear \(dtype.rawValue) weights 4096x1280x320", flops: 2 * Double(m * n * k), seconds: t, blas: [])
+    }
+    for (label, c, o, hw, kk) in [("conv3x3 320→320 @64²", 320, 320, 64, 3), ("conv3x3 640→640 @32²", 640, 640, 32, 3),
+                                  ("conv3x3 1280→1280 @8²", 1280, 1280, 8, 3), ("conv1x1 640→640 @32²", 640, 640, 32, 1)] where selected(label) {
+        let x = Tensor(shape: [1, c, hw, hw], data: values(c * hw * hw, seed: 5))
+        let w = Weight(Tensor(shape: [o, c, kk, kk], data: values(o * c * kk * kk, seed: 6)))
+        let b = Weight(Tensor(shape: [o], data: values(o, seed: 7)))
+        let t = bestTime { _ = conv2d(x, w, b, stride: 1, padding: kk / 2) }
+        report(label, flops: 2 * Double(o * hw * hw * c * kk * kk), seconds: t, blas: [])
+    }
+    for (label, b, lq, lk, hd, heads) in [("self-attn 2×4096 tok, 8×40", 2, 4096, 4096, 320, 8),
+                                          ("self-attn 2×1024 tok, 8×80", 2, 1024, 1024, 640, 8),
+                                          ("cross-attn 2×4096→77, 8×40", 2, 4096, 77, 320, 8)] where selected("attention " + label) {
+        let q = Tensor(shape: [b, lq, hd], data: values(b * lq * hd, seed: 8))
+        let k = Tensor(shape: [b, lk, hd], data: values(b * lk * hd, seed: 9))
+        let v = Tensor(shape: [b, lk, hd], data: values(b * lk * hd, seed: 10))
+        let t = bestTime { _ = attention(q: q, k: k, v: v, heads: heads) }
+        report("attention " + label, flops: 4 * Double(b * lq * lk * hd), seconds: t, blas: [])
+    }
+}
+
+/// Compares `exactExp` with `Foundation.exp` bit for bit on every float whose exp is a normal float
+/// (x in [-87, 88.5], about 2.2·10⁹ values; outside it `exactExp` calls Foundation.exp itself).
+/// Returns the number of mismatches.
+func exhaustiveExpCheck() -> Int {
+    let ranges: [(UInt32, UInt32)] = [(0, (88.5 as Float).bitPattern), (0x8000_0000, (-87 as Float).bitPattern)]
+    var total = 0
+    for (lo, hi) in ranges {
+        let chunks = 256
+        let per = (Int(hi) - Int(lo) + chunks) / chunks
+        var bad = [Int](repeating: 0, count: chunks)
+        bad.withUnsafeMutableBufferPointer { badp in
+            let b = badp.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: chunks) { ci in
+                var u = Int(lo) + ci * per
+                let end = min(Int(hi) + 1, u + per)
+                var count = 0
+                while u < end {
+                    var xs = SIMD8<Float>()
+                    for i in 0..<8 { xs[i] = Float(bitPattern: UInt32(min(u + i, end - 1))) }
+                    let ys = exactExp(xs)
+                    for i in 0..<8 where ys[i].bitPattern != Foundation.exp(xs[i]).bitPattern {
+                        count += 1
+                        if count < 4 { print("mismatch at x = \(xs[i]) (\(xs[i].bitPattern)): \(ys[i]) vs \(Foundation.exp(xs[i]))") }
+                    }
+                    u += 8
+                }
+                b[ci] = count
+            }
+        }
+        total += bad.reduce(0, +)
+    }
+    return total
+}
+
+/// Nanoseconds per element of exactExp and of the scalar library exp, over softmax-like inputs.
+func expSpeed() {
+    let n = 1 << 20
+    let xs = values(n, seed: 11).map { $0 * 20 - 20 }
+    var out = [Float](repeating: 0, count: n)
+    let tv = bestTime {
+        out.withUnsafeMutableBufferPointer { o in
+            o.baseAddress!.update(from: xs, count: n)
+            exactExpInPlace(o.baseAddress!, count: n)
+        }
+    }
+    let ts = bestTime { for i in 0..<n { out[i] = Foundation.exp(xs[i]) } }
+    print(String(format: "exp, one thread: exactExpInPlace %.2f ns/element, Foundation.exp %.2f ns/element", tv / Double(n) * 1e9, ts / Double(n) * 1e9))
+}
