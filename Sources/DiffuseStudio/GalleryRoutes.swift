@@ -44,9 +44,16 @@ extension Studio {
         }
     }
 
-    /// The page's folder: `--assets DIR`, else the copy built into the binary.
+    /// The page's folder: `--assets DIR`, else the resource bundle SwiftPM puts next to the executable, else the
+    /// source tree this was built from. (Not `Bundle.module`: on Linux it traps when the bundle is missing.)
     var assetsFolder: URL? {
-        config.assetsFolder ?? Bundle.module.url(forResource: "web", withExtension: nil)
+        if let folder = config.assetsFolder { return folder }
+        let bundle = "Diffuse_DiffuseStudio.resources/web"
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        let candidates = [Bundle.main.bundleURL.appendingPathComponent(bundle),
+                          executable.deletingLastPathComponent().appendingPathComponent(bundle),
+                          URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources/web")]
+        return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("index.html").path) }
     }
 
     static let mediaTypes = ["html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
