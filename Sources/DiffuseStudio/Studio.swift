@@ -161,7 +161,6 @@ extension String {
 }
 
 extension HTTPField.Name {
-    static let retryAfter = HTTPField.Name("Retry-After")!
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
     static let xAPIKey = HTTPField.Name("X-API-Key")!
 }
