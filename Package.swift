@@ -24,6 +24,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         .target(name: "DiffuseCore", swiftSettings: fast),
@@ -34,8 +35,15 @@ let package = Package(
                 swiftSettings: fast),
         .target(name: "DiffuseTraining", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling", "Diffuse"],
                 swiftSettings: fast),
+        // The gallery uses the system SQLite (Debian: libsqlite3-dev) through this module map.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The HTTP service; the only target that sees Hummingbird (the core targets stay dependency-free).
+        .target(name: "DiffuseStudio", dependencies: [
+            "Diffuse", "DiffuseModels", "DiffuseSampling", "CSQLite",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], resources: [.copy("Resources/web")], swiftSettings: lang),
         .executableTarget(name: "diffuse", dependencies: [
-            "Diffuse", "DiffuseTraining", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Diffuse", "DiffuseTraining", "DiffuseStudio", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: lang),
         // Kernel benchmark (GFLOP/s vs numpy/OpenBLAS); not part of the product.
         .executableTarget(name: "diffuse-bench-kernels", dependencies: ["DiffuseCore"],
@@ -44,6 +52,9 @@ let package = Package(
         .testTarget(name: "DiffuseSamplingTests", dependencies: ["DiffuseSampling", "DiffuseModels"], swiftSettings: lang),
         .testTarget(name: "DiffuseModelsTests", dependencies: ["DiffuseModels"], swiftSettings: lang),
         .testTarget(name: "DiffuseTrainingTests", dependencies: ["DiffuseTraining"], swiftSettings: lang),
+        .testTarget(name: "DiffuseStudioTests", dependencies: [
+            "DiffuseStudio", .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ], swiftSettings: lang),
         .testTarget(name: "DiffuseTests", dependencies: ["Diffuse", "diffuse"], swiftSettings: lang),
     ]
 )

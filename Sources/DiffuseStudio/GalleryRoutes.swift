@@ -1,0 +1,86 @@
+// The gallery API (list, search, one entry, delete) and the page's static files.
+
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+extension Studio {
+    static func entryObject(_ e: GalleryEntry) throws -> Any {
+        var o = try JSONSerialization.jsonObject(with: Reply.encoder.encode(e)) as? [String: Any] ?? [:]
+        o["url"] = "/api/images/\(e.id).png"
+        return o
+    }
+
+    func addGalleryRoutes(to router: Router<StudioContext>) {
+        router.get("/api/gallery") { request, _ in
+            await Self.guarded {
+                let q = request.uri.queryParameters
+                let limit = q["limit"].flatMap { Int(String($0)) } ?? 50
+                let offset = q["offset"].flatMap { Int(String($0)) } ?? 0
+                guard (1...500).contains(limit), offset >= 0 else {
+                    throw StudioError(.badRequest, "limit must be between 1 and 500 and offset 0 or more", param: "limit")
+                }
+                let entries = try self.gallery.list(search: q["q"].map(String.init), limit: limit, offset: offset)
+                return Reply.object(["images": try entries.map(Self.entryObject), "total": try self.gallery.count()])
+            }
+        }
+        router.get("/api/gallery/:id") { _, context in
+            await Self.guarded {
+                let id = context.parameters.get("id") ?? ""
+                guard Gallery.isValidID(id), let e = try self.gallery.get(id: id) else {
+                    throw StudioError(.notFound, "no image with id '\(id)'")
+                }
+                return Reply.object(try Self.entryObject(e))
+            }
+        }
+        router.delete("/api/gallery/:id") { _, context in
+            await Self.guarded {
+                let id = context.parameters.get("id") ?? ""
+                guard Gallery.isValidID(id), try self.gallery.delete(id: id) else {
+                    throw StudioError(.notFound, "no image with id '\(id)'")
+                }
+                return Reply.object(["deleted": id])
+            }
+        }
+    }
+
+    /// The page's folder: `--assets DIR`, else the resource bundle SwiftPM puts next to the executable, else the
+    /// source tree this was built from. (Not `Bundle.module`: on Linux it traps when the bundle is missing.)
+    var assetsFolder: URL? {
+        if let folder = config.assetsFolder { return folder }
+        let bundle = "Diffuse_DiffuseStudio.resources/web"
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        let candidates = [Bundle.main.bundleURL.appendingPathComponent(bundle),
+                          executable.deletingLastPathComponent().appendingPathComponent(bundle),
+                          URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Resources/web")]
+        return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("index.html").path) }
+    }
+
+    static let mediaTypes = ["html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
+                             "css": "text/css; charset=utf-8", "png": "image/png", "svg": "image/svg+xml"]
+
+    /// Only plain names of files directly in the assets folder are served (no paths, no hidden files).
+    func addStaticRoutes(to router: Router<StudioContext>) {
+        let serve: @Sendable (String) async -> Response = { name in
+            await Self.guarded {
+                let ext = (name as NSString).pathExtension
+                guard !name.hasPrefix("."), name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }),
+                      let type = Self.mediaTypes[ext], let folder = self.assetsFolder,
+                      let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path) else {
+                    throw StudioError(.notFound, "no such file")
+                }
+                var headers = HTTPFields()
+                headers[.cacheControl] = "no-cache"
+                headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'"
+                headers[.xContentTypeOptions] = "nosniff"
+                return Reply.data(data, type: type, headers: headers)
+            }
+        }
+        router.get("/") { _, _ in await serve("index.html") }
+        router.get("/assets/:file") { _, context in await serve(context.parameters.get("file") ?? "") }
+    }
+}
+
+extension HTTPField.Name {
+    static let xContentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
+}

@@ -1,0 +1,133 @@
+// Runs one job on the worker thread: loads (or reuses) the model, generates each image of the batch with
+// step events and previews, and stores every finished image in the gallery before announcing it.
+
+import Diffuse
+import DiffuseSampling
+import Foundation
+
+/// JSON payloads of the server-sent events; every message has a `type`.
+enum JobEvents {
+    static func json(_ object: [String: Any]) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func images(_ list: [JobImage]) -> [[String: Any]] {
+        list.map { ["id": $0.id, "url": $0.url, "seed": $0.seed] }
+    }
+
+    /// The last message of every job: its status, the image URLs and the seeds used.
+    static func final(_ job: Job) -> String {
+        let s = job.snapshot
+        var o: [String: Any] = ["type": "done", "id": s.id, "status": s.status.rawValue,
+                                "images": images(s.images), "seeds": s.seeds]
+        if let e = s.error { o["error"] = e }
+        return json(o)
+    }
+}
+
+public final class JobRunner: @unchecked Sendable {
+    let models: ModelStore
+    let gallery: Gallery
+    /// Previews are scaled down to at most this many pixels a side.
+    static let previewSide = 128
+
+    public init(models: ModelStore, gallery: Gallery) {
+        self.models = models
+        self.gallery = gallery
+    }
+
+    public func run(_ job: Job) {
+        let started = Date()
+        job.update { $0.status = .running; $0.started = started.timeIntervalSince1970; $0.queuePosition = nil }
+        job.publish(JobEvents.json(["type": "status", "status": "running", "id": job.id, "model": job.spec.model.name]))
+        do {
+            try generate(job, started: started)
+            job.update { $0.status = .succeeded }
+            job.finish(.succeeded, event: JobEvents.final(job))
+        } catch let e as PipelineError where e.description == PipelineError.cancelled.description {
+            job.update { $0.status = .cancelled; $0.error = "cancelled" }
+            job.finish(.cancelled, error: "cancelled", event: JobEvents.final(job))
+        } catch {
+            let message = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+            job.update { $0.status = .failed; $0.error = message }
+            job.finish(.failed, error: message, event: JobEvents.final(job))
+        }
+    }
+
+    private func generate(_ job: Job, started: Date) throws {
+        let spec = job.spec
+        let o = spec.options
+        let (pipeline, hash) = try models.pipeline(for: spec.model)
+        var request = GenerationRequest(prompt: o.prompt)
+        request.negativePrompt = o.negativePrompt
+        request.steps = o.steps
+        request.guidanceScale = Float(o.cfgScale)
+        request.sampler = try o.sampler.map { name in
+            guard let kind = SamplerKind(rawValue: name) else { throw GenerationError("unknown sampler '\(name)'") }
+            return kind
+        }
+        request.width = o.width ?? pipeline.defaultSize
+        request.height = o.height ?? pipeline.defaultSize
+        request.clipSkip = o.clipSkip
+        request.eta = Float(o.eta)
+        if let image = spec.initImage {
+            request.initImage = image.normalizedTensor()
+            request.strength = Float(o.effectiveStrength ?? GenerationOptions.defaultStrength)
+        }
+        guard request.width % pipeline.vaeScaleFactor == 0, request.height % pipeline.vaeScaleFactor == 0 else {
+            throw GenerationError("width and height must be multiples of \(pipeline.vaeScaleFactor) for this model")
+        }
+        let kind = request.sampler ?? pipeline.defaultSampler
+        for (index, seed) in o.seeds.enumerated() {
+            if job.isCancelled { throw PipelineError.cancelled }
+            request.seed = seed
+            let imageStart = Date()
+            job.update { $0.image = index + 1; $0.step = 0 }
+            let result = try pipeline.generate(request) { p in
+                if job.isCancelled { throw PipelineError.cancelled }
+                job.update { $0.step = p.step; $0.totalSteps = p.total }
+                var event: [String: Any] = ["type": "step", "step": p.step, "total": p.total, "image": index + 1,
+                                            "image_count": o.seeds.count,
+                                            "elapsed": Date().timeIntervalSince(started)]
+                let replay = JobEvents.json(event)
+                if spec.previewEvery > 0, p.step % spec.previewEvery == 0 || p.step == p.total {
+                    event["preview"] = Self.preview(pipeline.decodeToImage(p.latents))
+                }
+                job.publish(JobEvents.json(event), replayable: replay)
+            }
+            let raster = RasterImage(unitFloats: result.image.data, width: request.width, height: request.height)
+            let infotext = o.infotext(seed: seed, samplerA1111Name: kind.a1111Name, width: request.width,
+                                      height: request.height, modelName: spec.model.name, modelHash: hash,
+                                      clipSkip: o.clipSkip)
+            let png = try PNG.encode(raster, text: [("parameters", infotext.text)])
+            let id = UUID().uuidString.lowercased()
+            let entry = GalleryEntry(
+                id: id, jobId: job.id, created: Date().timeIntervalSince1970,
+                duration: Date().timeIntervalSince(imageStart), prompt: o.prompt, negativePrompt: o.negativePrompt,
+                model: spec.model.name, modelHash: hash, seed: seed, steps: o.steps, cfgScale: o.cfgScale,
+                sampler: kind.a1111Name, width: request.width, height: request.height, strength: o.effectiveStrength,
+                infotext: infotext.text)
+            try gallery.add(entry, png: png)
+            let image = JobImage(id: id, url: "/api/images/\(id).png", seed: seed)
+            job.update { $0.images.append(image) }
+            job.publish(JobEvents.json(["type": "image", "image": JobEvents.images([image])[0], "index": index + 1]))
+        }
+    }
+
+    /// A small PNG (base64) of the decoded latents [H, W, 3] in [0, 1], box-filtered down to `previewSide`.
+    static func preview(_ image: Tensor) -> String {
+        let (h, w) = (image.shape[0], image.shape[1])
+        let factor = max(1, (max(h, w) + previewSide - 1) / previewSide)
+        let (ph, pw) = (h / factor, w / factor)
+        var pixels = [UInt8](repeating: 0, count: ph * pw * 3)
+        for y in 0..<ph { for x in 0..<pw { for c in 0..<3 {
+            var sum: Float = 0
+            for dy in 0..<factor { for dx in 0..<factor { sum += image.data[((y * factor + dy) * w + x * factor + dx) * 3 + c] } }
+            let v = min(max(sum / Float(factor * factor), 0), 1)
+            pixels[(y * pw + x) * 3 + c] = UInt8((v * 255).rounded())
+        } } }
+        let png = (try? PNG.encode(RasterImage(width: pw, height: ph, channels: 3, pixels: pixels))) ?? []
+        return Data(png).base64EncodedString()
+    }
+}

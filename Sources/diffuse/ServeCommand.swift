@@ -1,0 +1,98 @@
+// `diffuse serve`: the Diffuse Studio HTTP service (native job API, OpenAI and A1111 APIs, gallery, web page).
+
+import ArgumentParser
+import Diffuse
+import DiffuseStudio
+import Foundation
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the job API, the OpenAI / A1111 compatible APIs, the gallery and the web page.",
+        discussion: """
+        Models are chosen by name from --models: each diffusers folder or .safetensors file in it is one model.
+        Finished images and the gallery database live in --data. Binds 127.0.0.1 unless --listen is given;
+        --listen needs an API key (--api-key or DIFFUSE_API_KEY). Stop with Ctrl-C: queued jobs are cancelled,
+        the running one finishes.
+        """)
+
+    @Option(help: "Folder of models (diffusers folders and .safetensors files).")
+    var models: String
+
+    @Option(help: "Folder for the gallery database and images (created if missing).")
+    var data: String = "diffuse-data"
+
+    @Option(help: "Address to bind (default 127.0.0.1; --listen uses 0.0.0.0).")
+    var host: String?
+
+    @Option(parsing: .unconditional, help: "TCP port (0 = any free port).")
+    var port: Int = 7860
+
+    @Flag(help: "Listen on all interfaces (requires an API key).")
+    var listen = false
+
+    @Option(help: "API key required on every request (default: the DIFFUSE_API_KEY environment variable).")
+    var apiKey: String?
+
+    @Option(parsing: .unconditional, help: "Most jobs waiting in the queue; more get HTTP 429.")
+    var queueSize: Int = 16
+
+    @Option(parsing: .unconditional, help: "Most models kept in memory at once.")
+    var loadedModels: Int = 2
+
+    @Option(help: "Serve the page from this folder instead of the built-in one.")
+    var assets: String?
+
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Worker threads for generation; default: all cores.")
+    var threads: Int?
+
+    func makeConfiguration() throws -> StudioConfiguration {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: models, isDirectory: &isDir), isDir.boolValue else {
+            throw GenerationError("--models \(models) is not a folder (give the folder that holds your models)")
+        }
+        guard (0...65535).contains(port) else { throw GenerationError("--port must be between 0 and 65535 (got \(port))") }
+        guard queueSize >= 1 else { throw GenerationError("--queue-size must be 1 or more (got \(queueSize))") }
+        guard loadedModels >= 1 else { throw GenerationError("--loaded-models must be 1 or more (got \(loadedModels))") }
+        if let threads, !(1...Parallel.coreCount).contains(threads) {
+            throw GenerationError("--threads must be between 1 and \(Parallel.coreCount) (got \(threads))")
+        }
+        var c = StudioConfiguration(modelsFolder: URL(fileURLWithPath: models), dataFolder: URL(fileURLWithPath: data))
+        c.host = host ?? (listen ? "0.0.0.0" : "127.0.0.1")
+        c.port = port
+        let key = apiKey ?? ProcessInfo.processInfo.environment["DIFFUSE_API_KEY"]
+        c.apiKey = key?.isEmpty == false ? key : nil
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(c.host)
+        if !loopback && c.apiKey == nil {
+            throw GenerationError("listening on \(c.host) needs an API key: pass --api-key KEY or set DIFFUSE_API_KEY")
+        }
+        c.queueCapacity = queueSize
+        c.loadedModels = loadedModels
+        c.assetsFolder = assets.map { URL(fileURLWithPath: $0) }
+        return c
+    }
+
+    func run() throws {
+        let config = try makeConfiguration()
+        Parallel.threads = threads ?? Parallel.coreCount
+        let studio = try Studio(config)
+        // The command is synchronous (ArgumentParser's root is); the server runs on Swift concurrency and NIO.
+        let done = DispatchSemaphore(value: 0)
+        let failure = ErrorBox()
+        Task {
+            do {
+                try await studio.run { port in
+                    // Printed once bound, with the real port (scripts wait for this line).
+                    print("Diffuse Studio listening on http://\(config.host):\(port)/  models: \(config.modelsFolder.path)  data: \(config.dataFolder.path)")
+                    fflush(stdout)
+                }
+            } catch { failure.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure.error { throw GenerationError("server: \(errorLine(error))") }
+    }
+}
+
+private final class ErrorBox: @unchecked Sendable {
+    var error: Error?
+}
