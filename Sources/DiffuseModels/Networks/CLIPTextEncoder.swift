@@ -62,7 +62,7 @@ struct CLIPEncoderLayer {
     /// [B, L, D] → [B, L, D]
     func callAsFunction(_ x: Tensor) -> Tensor {
         let n = ln1(x)
-        let h = add(x, out(attention(q: q(n), k: k(n), v: v(n), heads: heads, causal: true)))
+        let h = out(attention(q: q(n), k: k(n), v: v(n), heads: heads, causal: true), residual: x)
         let m = fc1(ln2(h))   // [B, L, intermediate]
         let a: Tensor
         switch act {
@@ -70,7 +70,7 @@ struct CLIPEncoderLayer {
         case .gelu: a = gelu(m)
         case .geluTanh: a = geluTanh(m)
         }
-        return add(h, fc2(a))
+        return fc2(a, residual: h)
     }
 }
 
