@@ -98,9 +98,21 @@ struct WeightSource: PanelSource {
     }
 }
 
-@_transparent
+/// 8 IEEE halves → floats, exactly (same values as `halfToFloat`), in vector integer and float ops: the
+/// stdlib's SIMD8<Float16> → SIMD8<Float> conversion compiles to one scalar vcvtph2ps per lane.
+/// Magnitude bits shifted into a float's place and multiplied by 2¹¹² give every finite half exactly
+/// (subnormal halves land on small floats, and the product is exact); ±inf/NaN get the exponent set to
+/// all ones instead.
+@inline(__always)
 func widenHalf8(_ p: UnsafePointer<UInt16>) -> SIMD8<Float> {
-    SIMD8<Float>(UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float16>.self))
+    let h = SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt16>.self))
+    let magnitude = (h & 0x7fff) &<< 13
+    var v = unsafeBitCast(magnitude, to: SIMD8<Float>.self) * SIMD8<Float>(repeating: 0x1p112)
+    // NaNs come out quiet, as from vcvtph2ps: bit 22 set when any mantissa bit is (the add carries into bit 23).
+    let quiet = (((magnitude & 0x7f_ffff) &+ 0x7f_ffff) & 0x80_0000) &>> 1
+    let special = unsafeBitCast(magnitude | quiet | 0x7f80_0000, to: SIMD8<Float>.self)
+    v.replace(with: special, where: v .>= SIMD8<Float>(repeating: 65536))
+    return unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) | ((h & 0x8000) &<< 16), to: SIMD8<Float>.self)
 }
 
 @inline(__always)

@@ -48,3 +48,18 @@ final class FusedKernelTests: XCTestCase {
         XCTAssertLessThan(img.maxAbsDifference(back), 1e-4)
     }
 }
+
+final class HalfWideningTests: XCTestCase {
+    // Exact: every one of the 65,536 bit patterns (NaN payloads compared bitwise).
+    func testVectorWideningMatchesScalarForEveryHalf() {
+        let all = (0..<65536).map { UInt16($0) }
+        all.withUnsafeBufferPointer { p in
+            for i in stride(from: 0, to: 65536, by: 8) {
+                let v = widenHalf8(p.baseAddress! + i)
+                for j in 0..<8 {
+                    XCTAssertEqual(v[j].bitPattern, halfToFloat(all[i + j]).bitPattern, "half 0x\(String(all[i + j], radix: 16))")
+                }
+            }
+        }
+    }
+}
