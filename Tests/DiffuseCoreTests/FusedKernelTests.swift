@@ -63,3 +63,17 @@ final class HalfWideningTests: XCTestCase {
         }
     }
 }
+
+final class FeedForwardTests: XCTestCase {
+    // 2100 rows: two row blocks (2048 + 52). The same float32 sums as the unfused path, in the same order
+    // except where bias and residual enter: 1e-5 absolute on outputs of size ~1.
+    func testChunkedGegluFeedForwardMatchesUnfusedLayers() {
+        let x = randomTensor([3, 700, 8], seed: 41)
+        let w1 = Weight(randomTensor([12, 8], seed: 42)), b1 = Weight(randomTensor([12], seed: 43))
+        let w2 = Weight(randomTensor([8, 6], seed: 44)), b2 = Weight(randomTensor([8], seed: 45))
+        let res = randomTensor([3, 700, 8], seed: 46)
+        let y = gegluFeedForward(x, w1: w1, b1: b1, w2: w2, b2: b2, residual: res)
+        let expected = add(res, linear(geglu(linear(x, w1, b1)), w2, b2))
+        XCTAssertLessThan(y.maxAbsDifference(expected), 1e-5)
+    }
+}

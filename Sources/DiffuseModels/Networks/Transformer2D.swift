@@ -49,7 +49,7 @@ struct BasicTransformerBlock {
     func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
         var h = attn1(norm1(x), residual: x)
         h = attn2(norm2(h), context: context, residual: h)
-        return ffOut(geglu(ffIn(norm3(h))), residual: h)
+        return gegluFeedForward(norm3(h), w1: ffIn.weight, b1: ffIn.bias, w2: ffOut.weight, b2: ffOut.bias, residual: h)
     }
 }
 
