@@ -20,8 +20,8 @@ bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)/diffuse
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -r scripts/requirements-fixtures.txt; }
 ours=(); theirs=()
 for c in ${components//,/ }; do
-    ours+=("$("$bin" bench -m "$model" "${args[@]}" --components "$c" | tee /dev/stderr | tail -1)")
-    theirs+=("$(.venv/bin/python scripts/bench/diffusers_bench.py "$model" "${args[@]}" --components "$c" | tee /dev/stderr | tail -1)")
+    ours+=("$("$bin" bench -m "$model" "${args[@]}" --components "$c" | tee -a /dev/stderr | tail -1)")
+    theirs+=("$(.venv/bin/python scripts/bench/diffusers_bench.py "$model" "${args[@]}" --components "$c" | tee -a /dev/stderr | tail -1)")
 done
 .venv/bin/python - "$(printf '%s\n' "${ours[@]}")" "$(printf '%s\n' "${theirs[@]}")" <<'PY'
 import json, sys
