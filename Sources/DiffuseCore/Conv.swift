@@ -3,8 +3,10 @@
 // operand, read straight into the GEMM's packed panels by `Im2colSource`: no column matrix is ever
 // built (a full im2col of a 512-px VAE layer would be over a gigabyte), and the output comes out NCHW.
 
-/// 2-D convolution, NCHW: x [N, C, H, W], w [O, C, kh, kw], bias [O] → [N, O, Ho, Wo].
-public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
+/// 2-D convolution, NCHW: x [N, C, H, W], w [O, C, kh, kw], bias [O] → [N, O, Ho, Wo]. `residual` (the
+/// output's shape) is added through the GEMM's accumulation instead of a separate pass.
+public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1, padding: Int = 0,
+                   residual: Tensor? = nil) -> Tensor {
     let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
     precondition(w.shape[1] == c, "conv2d: input \(x.shape) vs weight \(w.shape)")
@@ -12,23 +14,46 @@ public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1
     let wo = (wd + 2 * padding - kw) / stride + 1
     let p = ho * wo, ck = c * kh * kw
     // Bias first, product accumulated onto it: saves a pass over y.
-    var y = Tensor(shape: [n, o, ho, wo]) { yp in
-        if let b { fillChannels(yp.baseAddress!, n: n, c: o, plane: p, with: b) }
+    var y: Tensor
+    if var r = residual {
+        precondition(r.shape == [n, o, ho, wo], "conv2d: residual \(r.shape) vs output \([n, o, ho, wo])")
+        if let b { r.withUnsafeMutable { addChannels($0.baseAddress!, n: n, c: o, plane: p, with: b) } }
+        y = r
+    } else {
+        y = Tensor(shape: [n, o, ho, wo]) { yp in
+            if let b { fillChannels(yp.baseAddress!, n: n, c: o, plane: p, with: b) }
+        }
     }
+    let accumulate = b != nil || residual != nil
     x.withUnsafe { xp in
         y.withUnsafeMutable { yp in
-            for img in 0..<n {
-                let xi = xp.baseAddress! + img * c * h * wd
-                let yi = yp.baseAddress! + img * o * p
-                if kh == 1 && kw == 1 && stride == 1 && padding == 0 {
-                    // A 1×1 convolution reads the image as B = x[C, H·W] directly (K-major): no transpose.
-                    gemmParallel(m: o, n: p, k: ck, a: WeightSource(w: w, ld: ck), b: KMajorSource(base: xi, ld: p),
-                                 c: yi, ldc: p, accumulate: b != nil)
+            let xb = xp.baseAddress!, yb = yp.baseAddress!
+            let pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0
+            func image(_ i: Int) -> Im2colSource {
+                Im2colSource(x: xb + i * c * h * wd, c: c, h: h, w: wd, kh: kh, kw: kw, stride: stride, pad: padding, wo: wo)
+            }
+            let a = WeightSource(w: w, ld: ck)
+            if n > 1 && p % gemmNR == 0 {
+                // All images as one GEMM (columns image by image): the weights are packed once per call,
+                // which matters at low resolution where each weight is used for few pixels.
+                let out = ImageColumns(columns: p, stride: o * p)
+                if pointwise {
+                    let src = ImageBatchSource(images: (0..<n).map { KMajorSource(base: xb + $0 * c * p, ld: p) }, rowsPerImage: p)
+                    gemmParallel(m: o, n: n * p, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
                 } else {
-                    let src = Im2colSource(x: xi, c: c, h: h, w: wd, kh: kh, kw: kw, stride: stride,
-                                           pad: padding, wo: wo)
-                    gemmParallel(m: o, n: p, k: ck, a: WeightSource(w: w, ld: ck), b: src,
-                                 c: yi, ldc: p, accumulate: b != nil)
+                    let src = ImageBatchSource(images: (0..<n).map(image), rowsPerImage: p)
+                    gemmParallel(m: o, n: n * p, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
+                }
+                return
+            }
+            for img in 0..<n {
+                let yi = yb + img * o * p
+                if pointwise {
+                    // A 1×1 convolution reads the image as B = x[C, H·W] directly (K-major): no transpose.
+                    gemmParallel(m: o, n: p, k: ck, a: a, b: KMajorSource(base: xb + img * c * p, ld: p),
+                                 c: yi, ldc: p, accumulate: accumulate)
+                } else {
+                    gemmParallel(m: o, n: p, k: ck, a: a, b: image(img), c: yi, ldc: p, accumulate: accumulate)
                 }
             }
         }
@@ -40,6 +65,12 @@ public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1
 func fillChannels(_ y: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int, with v: Weight) {
     let bv = v.toTensor().data
     for nc in 0..<(n * c) { (y + nc * plane).update(repeating: bv[nc % c], count: plane) }
+}
+
+/// y[n, c, :] += v[c] for every image n.
+func addChannels(_ y: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int, with v: Weight) {
+    let bv = v.toTensor().data
+    for nc in 0..<(n * c) { let row = y + nc * plane, add = bv[nc % c]; for i in 0..<plane { row[i] += add } }
 }
 
 /// The im2col matrix of one image, element(pixel, (ch, ky, kx)) = x[ch, oy·s − pad + ky, ox·s − pad + kx]

@@ -73,11 +73,18 @@ struct WeightSource: PanelSource {
                 .pack(rows: r0, count: count, width: width, k: p0, kc: kc, into: dst)
             return
         case .f16:
+            // 8 halves at a time through vcvtph2ps (F16C, part of the haswell target), then strided stores.
             let base = w.base.assumingMemoryBound(to: UInt16.self)
             for r in 0..<count {
                 let s = base + (r0 + r) * ld + p0
                 var d = dst + r
-                for p in 0..<kc { d.pointee = halfToFloat(s[p]); d += width }
+                var p = 0
+                while p + 8 <= kc {
+                    let v = widenHalf8(s + p)
+                    for i in 0..<8 { d[i * width] = v[i] }
+                    d += 8 * width; p += 8
+                }
+                while p < kc { d.pointee = halfToFloat(s[p]); d += width; p += 1 }
             }
         case .bf16:
             let base = w.base.assumingMemoryBound(to: UInt16.self)
@@ -89,6 +96,23 @@ struct WeightSource: PanelSource {
         }
         zeroPadColumns(count: count, width: width, kc: kc, dst)
     }
+}
+
+/// 8 IEEE halves → floats, exactly (same values as `halfToFloat`), in vector integer and float ops: the
+/// stdlib's SIMD8<Float16> → SIMD8<Float> conversion compiles to one scalar vcvtph2ps per lane.
+/// Magnitude bits shifted into a float's place and multiplied by 2¹¹² give every finite half exactly
+/// (subnormal halves land on small floats, and the product is exact); ±inf/NaN get the exponent set to
+/// all ones instead.
+@inline(__always)
+func widenHalf8(_ p: UnsafePointer<UInt16>) -> SIMD8<Float> {
+    let h = SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<UInt16>.self))
+    let magnitude = (h & 0x7fff) &<< 13
+    var v = unsafeBitCast(magnitude, to: SIMD8<Float>.self) * SIMD8<Float>(repeating: 0x1p112)
+    // NaNs come out quiet, as from vcvtph2ps: bit 22 set when any mantissa bit is (the add carries into bit 23).
+    let quiet = (((magnitude & 0x7f_ffff) &+ 0x7f_ffff) & 0x80_0000) &>> 1
+    let special = unsafeBitCast(magnitude | quiet | 0x7f80_0000, to: SIMD8<Float>.self)
+    v.replace(with: special, where: v .>= SIMD8<Float>(repeating: 65536))
+    return unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) | ((h & 0x8000) &<< 16), to: SIMD8<Float>.self)
 }
 
 @inline(__always)
@@ -176,15 +200,47 @@ func microTile(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
 @inline(__always)
 func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    macroKernel(mc: mc, nc: nc, kc: kc, a: a, b: b, c: c, ldc: ldc, out: .plain, col0: 0, accumulate: accumulate)
+}
+
+/// The same with C's columns spread over images: block column jr is global column col0 + jr, found
+/// through `out` (c points at the block's first row in image 0).
+@inline(__always)
+func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns, col0: Int, accumulate: Bool) {
     var jr = 0
     while jr < nc {
         let nr = min(gemmNR, nc - jr)
+        let cj = c + out.offset(ofColumn: col0 + jr)
         var ir = 0
         while ir < mc {
-            microTile(kc, a + ir * kc, b + jr * kc, c + ir * ldc + jr, ldc, mr: min(gemmMR, mc - ir), nr: nr, accumulate)
+            microTile(kc, a + ir * kc, b + jr * kc, cj + ir * ldc, ldc, mr: min(gemmMR, mc - ir), nr: nr, accumulate)
             ir += gemmMR
         }
         jr += gemmNR
+    }
+}
+
+/// Where column j of C lives when C is a batch of images (NCHW convolution output): image j / columns,
+/// at offset (j / columns) · stride + j % columns. `columns` is a multiple of 16, so a micro-tile never
+/// straddles two images. `.plain` is an ordinary matrix.
+struct ImageColumns {
+    let columns: Int, stride: Int
+    static let plain = ImageColumns(columns: Int.max, stride: 0)
+
+    @inline(__always)
+    func offset(ofColumn j: Int) -> Int { columns == Int.max ? j : (j / columns) * stride + j % columns }
+}
+
+/// B rows spread over images, one source per image, `rowsPerImage` (a multiple of 16) each: lets a
+/// convolution run all images of a batch as one GEMM, so its weights are packed once per call.
+struct ImageBatchSource<S: PanelSource>: PanelSource {
+    let images: [S]
+    let rowsPerImage: Int
+
+    @inline(__always)
+    func pack(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
+        images[r0 / rowsPerImage].pack(rows: r0 % rowsPerImage, count: count, width: width, k: p0, kc: kc, into: dst)
     }
 }
 
@@ -213,11 +269,12 @@ func packPanels<S: PanelSource>(_ src: S, rows r0: Int, count: Int, width: Int, 
 @inline(__always)
 func gemmBlocked<A: PanelSource, B: PanelSource>(
     rows: Range<Int>, cols: Range<Int>, k: Int, a: A, b: B,
-    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns = .plain, accumulate: Bool
 ) {
     let m = rows.count, n = cols.count
     if m <= 0 || n <= 0 { return }
     if k == 0 {
+        precondition(out.columns == Int.max, "gemm: K = 0 with image columns")
         if !accumulate { for i in rows { (c + i * ldc + cols.lowerBound).update(repeating: 0, count: n) } }
         return
     }
@@ -238,8 +295,8 @@ func gemmBlocked<A: PanelSource, B: PanelSource>(
             while ic < rows.upperBound {
                 let mc = min(mc0, rows.upperBound - ic)
                 packPanels(a, rows: ic, count: mc, width: gemmMR, k: pc, kc: kc, into: packA)
-                macroKernel(mc: mc, nc: nc, kc: kc, a: packA, b: packB, c: c + ic * ldc + jc, ldc: ldc,
-                            accumulate: accumulate || pc > 0)
+                macroKernel(mc: mc, nc: nc, kc: kc, a: packA, b: packB, c: c + ic * ldc, ldc: ldc, out: out,
+                            col0: jc, accumulate: accumulate || pc > 0)
                 ic += mc
             }
             pc += kc
@@ -252,22 +309,23 @@ func gemmBlocked<A: PanelSource, B: PanelSource>(
 /// thread packs its own panels. Small products stay on the calling thread.
 @inline(__always)
 func gemmParallel<A: PanelSource, B: PanelSource>(
-    m: Int, n: Int, k: Int, a: A, b: B, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool
+    m: Int, n: Int, k: Int, a: A, b: B, c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns = .plain,
+    accumulate: Bool
 ) {
     let work = m * n * max(k, 1)
     if Parallel.threads <= 1 || work < 1 << 18 {
-        gemmBlocked(rows: 0..<m, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+        gemmBlocked(rows: 0..<m, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, out: out, accumulate: accumulate)
     } else if n >= m {
         let panels = (n + gemmNR - 1) / gemmNR
         Parallel.forRange(panels) { ps in
             let cols = (ps.lowerBound * gemmNR)..<min(n, ps.upperBound * gemmNR)
-            gemmBlocked(rows: 0..<m, cols: cols, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+            gemmBlocked(rows: 0..<m, cols: cols, k: k, a: a, b: b, c: c, ldc: ldc, out: out, accumulate: accumulate)
         }
     } else {
         let panels = (m + gemmMR - 1) / gemmMR
         Parallel.forRange(panels) { ps in
             let rows = (ps.lowerBound * gemmMR)..<min(m, ps.upperBound * gemmMR)
-            gemmBlocked(rows: rows, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+            gemmBlocked(rows: rows, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, out: out, accumulate: accumulate)
         }
     }
 }

@@ -128,3 +128,30 @@ public func floatToHalf(_ f: Float) -> UInt16 {
     if rem > 0x1000 || (rem == 0x1000 && (half & 1) == 1) { half += 1 }
     return sign | UInt16(half)
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+extension Weight {
+    /// Whether the networks drop their memory-mapped weights from the resident set after each call (see
+    /// `releaseResidentPages`). On: the pipeline's peak memory is the largest single network plus its
+    /// activations rather than all three networks at once, for a few page faults per call.
+    nonisolated(unsafe) public static var releaseAfterUse = ProcessInfo.processInfo.environment["DIFFUSE_KEEP_WEIGHTS"] == nil
+
+    /// Drops the pages behind a memory-mapped weight from this process's resident set. The file's pages
+    /// stay in the page cache, so the next read maps them back with a minor fault (no disk I/O). Weights
+    /// owning their bytes (arrays) are left alone: for anonymous memory the same call would zero them.
+    public static func releaseResidentPages(_ weights: [Weight]) {
+        #if os(Linux)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        for w in weights where !(w.owner is ArrayOwner) {
+            let start = Int(bitPattern: w.base), end = start + w.count * w.dtype.byteSize
+            let lo = start / page * page, hi = (end + page - 1) / page * page
+            // Read-only private file mapping: MADV_DONTNEED unmaps, it never discards data.
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED)
+        }
+        #endif
+    }
+}

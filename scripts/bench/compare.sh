@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
 # Runs `diffuse bench` and diffusers on the same SD 1.5-architecture random-weight model, same settings,
-# side by side, and prints ours / diffusers per component. Not part of CI (minutes at 512 px).
+# side by side, and prints ours / diffusers per component. Each component runs in its own process on
+# both sides (ours, then diffusers', seconds apart), so its peak RSS is that component's alone.
+# Not part of CI (minutes at 512 px).
 # Usage: scripts/bench/compare.sh [MODEL_DIR] [--size 512 --batch 2 --repeats 3 --threads 2 --components text,unet,vae]
+# SCRATCH=.build-perf picks the SwiftPM scratch folder (default .build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-.bench/sd15-random}; shift || true
-args=("$@")
-swift build -c release --product diffuse >&2
-bin=$(swift build -c release --show-bin-path)/diffuse
+scratch=${SCRATCH:-.build}
+components=text,unet,vae
+args=()
+while [ $# -gt 0 ]; do
+    if [ "$1" = --components ]; then components=$2; shift 2; else args+=("$1"); shift; fi
+done
+swift build -c release --scratch-path "$scratch" --product diffuse >&2
+bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)/diffuse
 [ -f "$model/unet/diffusion_pytorch_model.safetensors" ] || "$bin" bench --write-model "$model" >&2
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -r scripts/requirements-fixtures.txt; }
-ours=$("$bin" bench -m "$model" "${args[@]}" | tee /dev/stderr | tail -1)
-theirs=$(.venv/bin/python scripts/bench/diffusers_bench.py "$model" "${args[@]}" | tee /dev/stderr | tail -1)
-.venv/bin/python - "$ours" "$theirs" <<'PY'
+ours=(); theirs=()
+for c in ${components//,/ }; do
+    ours+=("$("$bin" bench -m "$model" "${args[@]}" --components "$c" | tee -a /dev/stderr | tail -1)")
+    theirs+=("$(.venv/bin/python scripts/bench/diffusers_bench.py "$model" "${args[@]}" --components "$c" | tee -a /dev/stderr | tail -1)")
+done
+.venv/bin/python - "$(printf '%s\n' "${ours[@]}")" "$(printf '%s\n' "${theirs[@]}")" <<'PY'
 import json, sys
-o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"\n{'component':<10} {'diffuse s':>10} {'diffusers s':>12} {'ratio':>7}")
-for k in ["load", "text", "unet", "vae", "pipeline"]:
-    if k in o and k in t:
-        print(f"{k:<10} {o[k]:10.3f} {t[k]:12.3f} {o[k]/t[k]:7.2f}")
-print(f"{'peak RSS':<10} {o['peak_rss_bytes']/2**30:9.2f}G {t['peak_rss_bytes']/2**30:11.2f}G {o['peak_rss_bytes']/t['peak_rss_bytes']:7.2f}")
-print(json.dumps({"diffuse": o, "diffusers": t}))
+ours = [json.loads(l) for l in sys.argv[1].splitlines()]
+theirs = [json.loads(l) for l in sys.argv[2].splitlines()]
+print(f"\n{'component':<10} {'diffuse s':>10} {'diffusers s':>12} {'ratio':>7} {'RSS diffuse':>12} {'RSS diffusers':>14}")
+for o, t in zip(ours, theirs):
+    for k in ["load", "text", "unet", "vae", "pipeline"]:
+        if k in o and k in t:
+            ro, rt = o["peak_rss_bytes"] / 2**30, t["peak_rss_bytes"] / 2**30
+            print(f"{k:<10} {o[k]:10.3f} {t[k]:12.3f} {o[k]/t[k]:7.2f} {ro:11.2f}G {rt:13.2f}G")
+print(json.dumps({"diffuse": ours, "diffusers": theirs}))
 PY

@@ -35,6 +35,7 @@ public struct AutoencoderKL {
     let decoder: VAEDecoder
     let quantConv: Conv2dLayer?
     let postQuantConv: Conv2dLayer?
+    let allWeights: [Weight]
 
     public init(architecture a: VAEArchitecture, weights: [String: Weight]) throws {
         guard !a.blockOutChannels.isEmpty else { throw NetworkError("VAE configuration: block_out_channels is empty") }
@@ -47,11 +48,16 @@ public struct AutoencoderKL {
         quantConv = a.useQuantConv ? try Conv2dLayer(root.scope("quant_conv"), in: 2 * lc, out: 2 * lc, kernel: 1) : nil
         postQuantConv = a.usePostQuantConv ? try Conv2dLayer(root.scope("post_quant_conv"), in: lc, out: lc, kernel: 1) : nil
         try store.finish()
+        allWeights = store.taken
     }
+
+    /// Drops the memory-mapped weights from the resident set (they stay in the page cache).
+    public func releaseWeightPages() { Weight.releaseResidentPages(allWeights) }
 
     /// x [B, 3, H, W] in [-1, 1] → mean, logvar [B, latent, H/f, W/f]; logvar clamped to [-30, 20] like
     /// DiagonalGaussianDistribution. A sample is mean + exp(logvar / 2) · noise.
     public func encode(_ x: Tensor) -> (mean: Tensor, logvar: Tensor) {
+        defer { if Weight.releaseAfterUse { releaseWeightPages() } }
         var moments = encoder(x)   // [B, 2·latent, h, w]
         if let quantConv { moments = quantConv(moments) }
         let parts = split(moments, parts: 2, axis: 1)
@@ -69,7 +75,8 @@ public struct AutoencoderKL {
 
     /// z [B, latent, h, w] (already divided by scaling_factor) → image [B, 3, h·f, w·f]
     public func decode(_ z: Tensor) -> Tensor {
-        decoder(postQuantConv.map { $0(z) } ?? z)
+        defer { if Weight.releaseAfterUse { releaseWeightPages() } }
+        return decoder(postQuantConv.map { $0(z) } ?? z)
     }
 }
 

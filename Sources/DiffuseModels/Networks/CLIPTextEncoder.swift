@@ -62,7 +62,7 @@ struct CLIPEncoderLayer {
     /// [B, L, D] → [B, L, D]
     func callAsFunction(_ x: Tensor) -> Tensor {
         let n = ln1(x)
-        let h = add(x, out(attention(q: q(n), k: k(n), v: v(n), heads: heads, causal: true)))
+        let h = out(attention(q: q(n), k: k(n), v: v(n), heads: heads, causal: true), residual: x)
         let m = fc1(ln2(h))   // [B, L, intermediate]
         let a: Tensor
         switch act {
@@ -70,7 +70,7 @@ struct CLIPEncoderLayer {
         case .gelu: a = gelu(m)
         case .geluTanh: a = geluTanh(m)
         }
-        return add(h, fc2(a))
+        return fc2(a, residual: h)
     }
 }
 
@@ -81,6 +81,7 @@ public struct CLIPTextEncoder {
     let positionEmbedding: Tensor   // [maxPositions, D]
     let layers: [CLIPEncoderLayer]
     let finalLayerNorm: LayerNormLayer
+    let allWeights: [Weight]
 
     public init(architecture a: CLIPTextArchitecture, weights: [String: Weight]) throws {
         guard a.numAttentionHeads > 0, a.hiddenSize % a.numAttentionHeads == 0 else {
@@ -103,7 +104,11 @@ public struct CLIPTextEncoder {
         layers = try (0..<a.numHiddenLayers).map { try CLIPEncoderLayer(w.scope("encoder.layers", $0), a) }
         finalLayerNorm = try LayerNormLayer(w.scope("final_layer_norm"), dim: a.hiddenSize, eps: a.layerNormEps)
         try store.finish()
+        allWeights = store.taken
     }
+
+    /// Drops the memory-mapped weights from the resident set (they stay in the page cache).
+    public func releaseWeightPages() { Weight.releaseResidentPages(allWeights) }
 
     /// ids: B rows of token ids (77 each for SD) → hidden states [B, L, D].
     /// `clipSkip` uses A1111's numbering: 1 = the last layer (last_hidden_state), 2 = the penultimate
@@ -125,6 +130,7 @@ public struct CLIPTextEncoder {
                                data: Array(positionEmbedding.data.prefix(len * a.hiddenSize)))
         let rows = ids.map { addRows(embedding($0, table: tokenEmbedding), positions) }   // [L, D] each
         var h = Tensor(shape: [ids.count, len, a.hiddenSize], data: Array(rows.map(\.data).joined()))
+        defer { if Weight.releaseAfterUse { releaseWeightPages() } }
         for layer in layers.prefix(a.numHiddenLayers - (clipSkip - 1)) { h = layer(h) }
         return finalLayerNorm(h)   // [B, L, D]
     }

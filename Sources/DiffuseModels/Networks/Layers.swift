@@ -12,8 +12,8 @@ struct LinearLayer {
         bias = hasBias ? try w.take("bias", shape: [outFeatures]) : nil
     }
 
-    /// [..., in] → [..., out]
-    func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight, bias) }
+    /// [..., in] → [..., out], plus `residual` ([..., out]) added inside the GEMM.
+    func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor { linear(x, weight, bias, residual: residual) }
 }
 
 /// nn.Conv2d with a square kernel: weight [out, in, k, k], bias [out].
@@ -31,8 +31,10 @@ struct Conv2dLayer {
         self.padding = padding ?? (kernel - 1) / 2
     }
 
-    /// [N, in, H, W] → [N, out, H', W']
-    func callAsFunction(_ x: Tensor) -> Tensor { conv2d(x, weight, bias, stride: stride, padding: padding) }
+    /// [N, in, H, W] → [N, out, H', W'], plus `residual` (that shape) added inside the GEMM.
+    func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
+        conv2d(x, weight, bias, stride: stride, padding: padding, residual: residual)
+    }
 }
 
 /// nn.GroupNorm (affine), optionally followed by SiLU in the same pass.

@@ -29,8 +29,7 @@ struct ResnetBlock2D {
         if let proj = timeEmbProj, let t = tembSilu {
             h = addPerChannel(h, proj(t))   // [N, out] broadcast over H, W
         }
-        h = conv2(norm2(h, silu: true))
-        return add(shortcut.map { $0(x) } ?? x, h)
+        return conv2(norm2(h, silu: true), residual: shortcut.map { $0(x) } ?? x)
     }
 }
 

@@ -20,9 +20,10 @@ struct CrossAttention {
     }
 
     /// x [B, L, queryDim], context [B, Lc, contextDim] (x itself for self-attention) → [B, L, queryDim]
-    func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
+    /// `residual` [B, L, queryDim] is added by to_out's GEMM.
+    func callAsFunction(_ x: Tensor, context: Tensor? = nil, residual: Tensor? = nil) -> Tensor {
         let c = context ?? x
-        return toOut(attention(q: toQ(x), k: toK(c), v: toV(c), heads: heads))
+        return toOut(attention(q: toQ(x), k: toK(c), v: toV(c), heads: heads), residual: residual)
     }
 }
 
@@ -46,9 +47,9 @@ struct BasicTransformerBlock {
 
     /// x [B, L, dim], context [B, Lc, contextDim] → [B, L, dim]
     func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
-        var h = add(x, attn1(norm1(x)))
-        h = add(h, attn2(norm2(h), context: context))
-        return add(h, ffOut(geglu(ffIn(norm3(h)))))
+        var h = attn1(norm1(x), residual: x)
+        h = attn2(norm2(h), context: context, residual: h)
+        return gegluFeedForward(norm3(h), w1: ffIn.weight, b1: ffIn.bias, w2: ffOut.weight, b2: ffOut.bias, residual: h)
     }
 }
 
@@ -67,16 +68,17 @@ enum ChannelProjection {
     /// [B, C, H, W] → tokens [B, H·W, C]
     func toTokens(_ x: Tensor) -> Tensor {
         switch self {
-        case .conv(let conv): return channelsLast(conv(x))
+        case .conv(let conv): return conv1x1ToTokens(x, conv.weight, conv.bias)
         case .linear(let lin): return lin(channelsLast(x))
         }
     }
 
-    /// tokens [B, H·W, C] → [B, C, H, W]
-    func toImage(_ h: Tensor, height: Int, width: Int) -> Tensor {
+    /// tokens [B, H·W, C] → residual + projection, [B, C, H, W] (the residual's shape)
+    func toImage(_ h: Tensor, residual: Tensor) -> Tensor {
         switch self {
-        case .conv(let conv): return conv(channelsFirst(h, height: height, width: width))
-        case .linear(let lin): return channelsFirst(lin(h), height: height, width: width)
+        case .conv(let conv): return conv1x1FromTokens(h, conv.weight, conv.bias, residual: residual)
+        case .linear(let lin):
+            return add(channelsFirst(lin(h), height: residual.shape[2], width: residual.shape[3]), residual)
         }
     }
 }
@@ -106,6 +108,6 @@ struct Transformer2DModel {
     func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
         var h = projIn.toTokens(norm(x))   // [B, H·W, C]
         for block in blocks { h = block(h, context: context) }
-        return add(projOut.toImage(h, height: x.shape[2], width: x.shape[3]), x)
+        return projOut.toImage(h, residual: x)
     }
 }

@@ -65,6 +65,7 @@ public struct UNet2DConditionModel {
     let upBlocks: [UNetUpBlock]
     let normOut: GroupNormLayer
     let convOut: Conv2dLayer
+    let allWeights: [Weight]
 
     public init(architecture a: UNetArchitecture, weights: [String: Weight]) throws {
         try a.validate()
@@ -104,6 +105,7 @@ public struct UNet2DConditionModel {
         normOut = try GroupNormLayer(root.scope("conv_norm_out"), channels: ch[0], groups: a.normNumGroups, eps: a.normEps)
         convOut = try Conv2dLayer(root.scope("conv_out"), in: ch[0], out: a.outChannels, kernel: 3)
         try store.finish()
+        allWeights = store.taken
     }
 
     /// x [B, C, h, w] (the scaled model input), context [B, 77, D] → noise/v prediction [B, C, h, w].
@@ -117,6 +119,10 @@ public struct UNet2DConditionModel {
         for block in downBlocks { h = block(h, tembSilu: tembSilu, context: context, skips: &skips) }
         h = midBlock(h, tembSilu: tembSilu, context: context)
         for block in upBlocks { h = block(h, tembSilu: tembSilu, context: context, skips: &skips) }
+        defer { if Weight.releaseAfterUse { releaseWeightPages() } }
         return convOut(normOut(h, silu: true))
     }
+
+    /// Drops the memory-mapped weights from the resident set (they stay in the page cache).
+    public func releaseWeightPages() { Weight.releaseResidentPages(allWeights) }
 }

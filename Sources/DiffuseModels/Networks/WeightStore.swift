@@ -37,6 +37,9 @@ public final class WeightStore {
         return w
     }
 
+    /// Every tensor taken so far (for dropping their pages after use).
+    public var taken: [Weight] { used.compactMap { weights[$0] } }
+
     /// Marks a tensor that may be present but carries no parameters (e.g. transformers' `position_ids`
     /// buffer that older checkpoints saved).
     public func ignore(_ name: String) {
