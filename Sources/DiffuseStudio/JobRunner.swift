@@ -92,7 +92,7 @@ public final class JobRunner: @unchecked Sendable {
                                             "elapsed": Date().timeIntervalSince(started)]
                 let replay = JobEvents.json(event)
                 if spec.previewEvery > 0, p.step % spec.previewEvery == 0 || p.step == p.total {
-                    event["preview"] = Self.preview(pipeline.decodeToImage(p.latents))
+                    event["preview"] = Self.preview(pipeline.decodeToImage(p.denoised))  // x0 estimate: the picture shows early
                 }
                 job.publish(JobEvents.json(event), replayable: replay)
             }
@@ -115,7 +115,7 @@ public final class JobRunner: @unchecked Sendable {
         }
     }
 
-    /// A small PNG (base64) of the decoded latents [H, W, 3] in [0, 1], box-filtered down to `previewSide`.
+    /// A small PNG (base64) of the decoded clean-latent estimate [H, W, 3] in [0, 1], box-filtered down to `previewSide`.
     static func preview(_ image: Tensor) -> String {
         let (h, w) = (image.shape[0], image.shape[1])
         let factor = max(1, (max(h, w) + previewSide - 1) / previewSide)
