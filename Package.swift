@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Diffuse", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling"],
                 swiftSettings: fast),
         .target(name: "DiffuseTraining", dependencies: ["DiffuseCore", "DiffuseModels", "DiffuseSampling", "Diffuse"],
-                swiftSettings: fast),
+                resources: [.copy("Resources/builtin-shapes.safetensors")], swiftSettings: fast),
         // The gallery uses the system SQLite (Debian: libsqlite3-dev) through this module map.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // The HTTP service; the only target that sees Hummingbird (the core targets stay dependency-free).

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Diffuse
+import DiffuseTraining
 import Foundation
 
 struct DiffuseCommand: ParsableCommand {
@@ -35,10 +36,10 @@ struct Generate: ParsableCommand {
     var model: String?
 
     @Option(parsing: .unconditional, help: "Denoising steps (1…\(GenerationOptions.maxSteps)).")
-    var steps: Int = 50
+    var steps: Int?
 
     @Option(parsing: .unconditional, help: "Classifier-free guidance scale (≥ 0; 1 or less disables guidance).")
-    var cfgScale: Double = 7.5
+    var cfgScale: Double?
 
     @Option(help: "Sampler: \(SamplerNames.cliNames.joined(separator: ", ")). Default: the model's own scheduler.")
     var sampler: String?
@@ -96,10 +97,15 @@ struct Generate: ParsableCommand {
         guard let text = prompt ?? positionalPrompt else {
             throw GenerationError("a prompt is required (-p \"a photo of a cat\" or as the first argument)")
         }
-        var o = GenerationOptions(prompt: text, modelPath: model ?? "")
+        // No --model: the built-in model (trained here on generated shapes only), with its own defaults.
+        let builtin = model == nil || model.map { BuiltinModel.isTrainedModel(URL(fileURLWithPath: $0)) } == true
+        guard let path = model ?? BuiltinModel.bundledURL?.path else {
+            throw GenerationError("the built-in model is missing from this installation; give --model or rebuild Diffuse")
+        }
+        var o = GenerationOptions(prompt: text, modelPath: path)
         o.negativePrompt = negativePrompt
-        o.steps = steps
-        o.cfgScale = cfgScale
+        o.steps = steps ?? (builtin ? BuiltinGeneration.defaultSteps : 50)
+        o.cfgScale = cfgScale ?? (builtin ? Double(BuiltinGeneration.defaultGuidance) : 7.5)
         o.sampler = sampler
         if let seed {
             guard seed >= -1 else { throw GenerationError("--seed must be -1 (random) or between 0 and \(Int64.max) (got \(seed))") }
@@ -134,14 +140,16 @@ struct Generate: ParsableCommand {
         var index = 0
         var announced = options.quiet
         defer { progress.finish() }
+        let runner: GenerationRunner = BuiltinModel.isTrainedModel(URL(fileURLWithPath: options.modelPath))
+            ? BuiltinGeneration.run : runGeneration
         // The status line waits until the model has loaded, so a bad model file gives exactly one error line.
-        try runGeneration(options, progress: { p in
+        try runner(options, { p in
             if !announced {
                 announced = true
                 printStatus("seed \(options.seed!), \(options.steps) steps, \(Parallel.threads) threads")
             }
             progress.update(p)
-        }, emit: { generated in
+        }, { generated in
             progress.finish()
             guard index < urls.count else { throw GenerationError("the pipeline produced more images than requested") }
             let png = try PNG.encode(generated.image, text: [("parameters", generated.infotext.text)])

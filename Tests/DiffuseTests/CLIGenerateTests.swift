@@ -112,3 +112,35 @@ final class CLIGenerateTests: XCTestCase {
         try expectModelError(folder, contains: "empty-model")
     }
 }
+
+/// `diffuse generate "…"` with no --model uses the built-in shapes model.
+extension CLIGenerateTests {
+    func testBuiltinModelWritesImageAndWarnsOnUnknownWords() throws {
+        let t = self
+        let out = t.dir.appendingPathComponent("shapes.png")
+        let r = try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "-o", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("warning: the built-in model knows shapes and colours; unknown words: cat"), r.stderr)
+        let png = try PNG.read(contentsOf: out)
+        XCTAssertEqual([png.width, png.height], [64, 64])
+        let info = try XCTUnwrap(png.text("parameters"))
+        XCTAssertTrue(info.contains("Steps: 4, Sampler: DDIM, CFG scale: 4.0, Seed: 7, Size: 64x64"), info)
+
+        // Same seed, same image: the built-in model is deterministic too.
+        let again = t.dir.appendingPathComponent("again.png")
+        XCTAssertEqual(try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "-o", again.path]).status, 0)
+        XCTAssertEqual(try PNG.read(contentsOf: again).samples, png.samples)
+    }
+
+    func testBuiltinModelRefusesWhatItCannotDo() throws {
+        let t = self
+        for (args, message) in [(["-W", "32"], "this model draws 64x64 images only"),
+                                (["--sampler", "euler"], "this model samples with DDIM only")] {
+            let out = t.dir.appendingPathComponent("x.png")
+            let r = try t.run(["generate", "a red circle", "-o", out.path] + args)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.hasPrefix("error: \(message)"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        }
+    }
+}

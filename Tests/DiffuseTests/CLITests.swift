@@ -74,7 +74,6 @@ final class CLITests: XCTestCase {
     }
 
     func testModelAndPromptProblems() throws {
-        try expectFailure(["-p", "cat"], "--model is required (a diffusers model folder or a .safetensors file)", base: false)
         try expectFailure([], "a prompt is required (-p \"a photo of a cat\" or as the first argument)", base: false)
         try expectFailure(["-p", "cat", "-m", "/nonexistent/model"], "--model /nonexistent/model does not exist", base: false)
         try expectFailure(["-p", "cat", "-m", dir.path],
