@@ -25,6 +25,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Already in the graph through Hummingbird; named here so the Studio tests can use its HTTP/1 client
+        // pieces instead of HummingbirdTesting (which pulls AsyncHTTPClient, swift-nio-ssl and BoringSSL).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
     ],
     targets: [
         .target(name: "DiffuseCore", swiftSettings: fast),
@@ -53,7 +56,9 @@ let package = Package(
         .testTarget(name: "DiffuseModelsTests", dependencies: ["DiffuseModels"], swiftSettings: lang),
         .testTarget(name: "DiffuseTrainingTests", dependencies: ["DiffuseTraining"], swiftSettings: lang),
         .testTarget(name: "DiffuseStudioTests", dependencies: [
-            "DiffuseStudio", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            "DiffuseStudio", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: lang),
         .testTarget(name: "DiffuseTests", dependencies: ["Diffuse", "diffuse"], swiftSettings: lang),
     ]

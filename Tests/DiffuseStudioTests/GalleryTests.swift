@@ -3,7 +3,6 @@ import Diffuse
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import XCTest
 
 final class GalleryTests: XCTestCase {

@@ -3,7 +3,11 @@ import Diffuse
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
 import XCTest
 
 /// A Studio over a temporary models folder (links to the tiny fixture models sd1 and sd2.safetensors) and a
@@ -31,13 +35,115 @@ final class TestStudio {
         if !keepData { try? FileManager.default.removeItem(at: root) }
     }
 
-    func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: studio.buildRouter())
-        try await app.test(.router, body)
+    /// Runs the real server on 127.0.0.1 (a free port) for the duration of `body`, then stops it.
+    func test(_ body: @escaping @Sendable (TestClient) async throws -> Void) async throws {
+        let (ports, portSink) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "studio-test")
+        logger.logLevel = .warning   // no "server started" line per test
+        let app = Application(router: studio.buildRouter(),
+                              configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in
+                                  portSink.yield(channel.localAddress?.port ?? 0)
+                                  portSink.finish()
+                              },
+                              logger: logger)
+        // Our own service group, so the end of the test can shut the server down gracefully (a plain task
+        // cancellation makes Hummingbird log errors for the listening channel).
+        let services = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Ends the port stream too when the server fails to start, so the wait below cannot hang.
+                defer { portSink.finish() }
+                try await services.run()
+            }
+            var next = ports.makeAsyncIterator()
+            guard let port = await next.next(), port > 0 else {
+                await services.triggerGracefulShutdown()
+                try await group.waitForAll()   // surfaces the server's start-up error
+                throw StudioTestError.serverDidNotStart
+            }
+            do {
+                try await body(TestClient(port: port))
+            } catch {
+                await services.triggerGracefulShutdown()
+                throw error
+            }
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
     }
 }
 
-extension TestClientProtocol {
+enum StudioTestError: Error { case serverDidNotStart, connectionClosedEarly }
+
+/// What the server answered: status, headers, and the whole body (for event streams: everything up to the
+/// end of the stream).
+struct TestResponse {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let body: ByteBuffer
+}
+
+/// A minimal HTTP/1.1 client over NIO: one connection per request (`Connection: close`), reading the
+/// response to its end. It replaces HummingbirdTesting, whose dependencies (AsyncHTTPClient, swift-nio-ssl,
+/// BoringSSL) cost CI more build time than all of the project's own code.
+struct TestClient: Sendable {
+    let port: Int
+
+    func executeRequest(uri: String, method: HTTPRequest.Method, headers: HTTPFields,
+                        body: ByteBuffer?) async throws -> TestResponse {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+        var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method.rawValue), uri: uri)
+        head.headers.add(name: "Host", value: "127.0.0.1:\(port)")
+        head.headers.add(name: "Connection", value: "close")
+        for field in headers { head.headers.add(name: field.name.rawName, value: field.value) }
+        if let body { head.headers.add(name: "Content-Length", value: String(body.readableBytes)) }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await outbound.write(.head(head))
+                    if let body { try await outbound.write(.body(.byteBuffer(body))) }
+                    try await outbound.write(.end(nil))
+                }
+                let response = try await Self.readResponse(inbound)
+                // The server may answer before reading the whole body (413) and close: a failed or unfinished
+                // write is expected then, and the answer is what the test checks.
+                group.cancelAll()
+                _ = try? await group.next()
+                return response
+            }
+        }
+    }
+
+    private static func readResponse(_ inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>)
+        async throws -> TestResponse {
+        var status: HTTPResponse.Status?
+        var fields = HTTPFields()
+        var collected = ByteBuffer()
+        for try await part in inbound {
+            switch part {
+            case .head(let response):
+                status = HTTPResponse.Status(code: Int(response.status.code))
+                for (name, value) in response.headers {
+                    if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+                }
+            case .body(var chunk):
+                collected.writeBuffer(&chunk)
+            case .end:
+                guard let status else { throw StudioTestError.connectionClosedEarly }
+                return TestResponse(status: status, headers: fields, body: collected)
+            }
+        }
+        throw StudioTestError.connectionClosedEarly
+    }
+
     /// POSTs a JSON object.
     func post(_ uri: String, json: [String: Any], headers: HTTPFields = [:]) async throws -> TestResponse {
         var h = headers
