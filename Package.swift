@@ -5,10 +5,14 @@ import PackageDescription
 // times slower and would make the model tests take minutes. On x86_64 we ask for AVX2+FMA code
 // (`haswell`): swiftc emits no FMA without a target CPU. The manifest is compiled for the host, so the
 // `#if arch` picks the flag of the machine that builds.
+// DiffuseKernelsAVX512 alone is compiled for AVX-512 (`skylake-avx512`); DiffuseCore calls it only when
+// CPUID reports AVX-512 at run time (CDiffuseCPU), so the product still runs on AVX2-only CPUs.
 #if arch(x86_64)
 let cpuFlags = ["-target-cpu", "haswell"]
+let avx512Flags = ["-target-cpu", "skylake-avx512"]
 #else
 let cpuFlags: [String] = []
+let avx512Flags: [String] = []
 #endif
 // Swift 5 language mode: the kernels share raw buffers across worker threads by design, which strict
 // concurrency checking cannot express without wrappers on every loop.
@@ -30,7 +34,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.0.0"),
     ],
     targets: [
-        .target(name: "DiffuseCore", swiftSettings: fast),
+        .target(name: "DiffuseCore", dependencies: ["CDiffuseCPU", "DiffuseKernelsAVX512"], swiftSettings: fast),
+        // CPUID feature check (C: Swift has no inline assembly) and the AVX-512 GEMM micro-kernel; the
+        // kernel's source is empty on non-x86 hosts.
+        .target(name: "CDiffuseCPU"),
+        .target(name: "DiffuseKernelsAVX512", swiftSettings: lang + [.unsafeFlags(["-Ounchecked"] + avx512Flags)]),
         .target(name: "DiffuseSampling", dependencies: ["DiffuseCore"], swiftSettings: fast),
         .target(name: "DiffuseModels", dependencies: ["DiffuseCore"], resources: [.copy("Resources/clip-merges.txt")],
                 swiftSettings: fast),

@@ -33,7 +33,7 @@ public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1
                 Im2colSource(x: xb + i * c * h * wd, c: c, h: h, w: wd, kh: kh, kw: kw, stride: stride, pad: padding, wo: wo)
             }
             let a = WeightSource(w: w, ld: ck)
-            if n > 1 && p % gemmNR == 0 {
+            if n > 1 && p % GemmTile.active.nr == 0 {
                 // All images as one GEMM (columns image by image): the weights are packed once per call,
                 // which matters at low resolution where each weight is used for few pixels.
                 let out = ImageColumns(columns: p, stride: o * p)

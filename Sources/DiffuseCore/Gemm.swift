@@ -16,6 +16,20 @@ public func gemmNT(
                  c: c, ldc: ldc, accumulate: accumulate)
 }
 
+/// `gemmNT` with a chosen register tile instead of `GemmTile.active`: lets tests and the kernel benchmark
+/// run both kernels in one process. `.avx512` requires `GemmTile.avx512Available`.
+public func _gemmNT(
+    tile: GemmTile, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    c: UnsafeMutablePointer<Float>, ldc: Int,
+    accumulate: Bool = false
+) {
+    precondition(tile == .avx2 || GemmTile.avx512Available, "_gemmNT: this CPU has no AVX-512")
+    gemmParallel(m: m, n: n, k: k, a: RowMajorSource(base: a, ld: lda), b: RowMajorSource(base: b, ld: ldb),
+                 c: c, ldc: ldc, tile: tile, accumulate: accumulate)
+}
+
 /// C[M, N] (+)= A[M, K] · B[K, N] ("NN": B stored K-major, e.g. V in P·V or an NCHW image as [C, H·W]).
 public func gemmNN(
     m: Int, n: Int, k: Int,

@@ -178,51 +178,37 @@ private func storeRow(_ c: UnsafeMutablePointer<Float>, _ v0: SIMD8<Float>, _ v1
     }
 }
 
-/// One tile of C, full or partial (mr ≤ 6 rows, nr ≤ 16 columns); partial tiles go through a scratch tile.
-@inline(__always)
-func microTile(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-               _ c: UnsafeMutablePointer<Float>, _ ldc: Int, mr: Int, nr: Int, _ accumulate: Bool) {
-    if mr == gemmMR && nr == gemmNR {
-        kernel6x16(kc, a, b, c, ldc, accumulate)
-        return
-    }
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: gemmMR * gemmNR) { t in
-        let tile = t.baseAddress!
-        kernel6x16(kc, a, b, tile, gemmNR, false)
-        for r in 0..<mr {
-            let src = tile + r * gemmNR, dst = c + r * ldc
-            if accumulate { for j in 0..<nr { dst[j] += src[j] } } else { for j in 0..<nr { dst[j] = src[j] } }
-        }
-    }
-}
-
-/// C[mc, nc] (+)= packed A [mc/6 panels][kc][6] · packed B [nc/16 panels][kc][16]ᵀ.
+/// C[mc, nc] (+)= packed A [mc/mr panels][kc][mr] · packed B [nc/nr panels][kc][nr]ᵀ, mr × nr the tile's
+/// size (6×16 by default: attention lays its score blocks out for that tile).
 @inline(__always)
 func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
-    macroKernel(mc: mc, nc: nc, kc: kc, a: a, b: b, c: c, ldc: ldc, out: .plain, col0: 0, accumulate: accumulate)
+                 c: UnsafeMutablePointer<Float>, ldc: Int, tile: GemmTile = .avx2, accumulate: Bool) {
+    macroKernel(mc: mc, nc: nc, kc: kc, a: a, b: b, c: c, ldc: ldc, out: .plain, col0: 0, tile: tile,
+                accumulate: accumulate)
 }
 
 /// The same with C's columns spread over images: block column jr is global column col0 + jr, found
 /// through `out` (c points at the block's first row in image 0).
 @inline(__always)
 func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns, col0: Int, accumulate: Bool) {
+                 c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns, col0: Int, tile: GemmTile,
+                 accumulate: Bool) {
+    let tr = tile.mr, tc = tile.nr
     var jr = 0
     while jr < nc {
-        let nr = min(gemmNR, nc - jr)
+        let nr = min(tc, nc - jr)
         let cj = c + out.offset(ofColumn: col0 + jr)
         var ir = 0
         while ir < mc {
-            microTile(kc, a + ir * kc, b + jr * kc, cj + ir * ldc, ldc, mr: min(gemmMR, mc - ir), nr: nr, accumulate)
-            ir += gemmMR
+            microTile(tile, kc, a + ir * kc, b + jr * kc, cj + ir * ldc, ldc, mr: min(tr, mc - ir), nr: nr, accumulate)
+            ir += tr
         }
-        jr += gemmNR
+        jr += tc
     }
 }
 
 /// Where column j of C lives when C is a batch of images (NCHW convolution output): image j / columns,
-/// at offset (j / columns) · stride + j % columns. `columns` is a multiple of 16, so a micro-tile never
+/// at offset (j / columns) · stride + j % columns. `columns` is a multiple of the tile's width, so a micro-tile never
 /// straddles two images. `.plain` is an ordinary matrix.
 struct ImageColumns {
     let columns: Int, stride: Int
@@ -232,8 +218,9 @@ struct ImageColumns {
     func offset(ofColumn j: Int) -> Int { columns == Int.max ? j : (j / columns) * stride + j % columns }
 }
 
-/// B rows spread over images, one source per image, `rowsPerImage` (a multiple of 16) each: lets a
-/// convolution run all images of a batch as one GEMM, so its weights are packed once per call.
+/// B rows spread over images, one source per image, `rowsPerImage` each: lets a
+/// convolution run all images of a batch as one GEMM, so its weights are packed once per call. Panels
+/// never straddle images: `rowsPerImage` is a multiple of the tile's width.
 struct ImageBatchSource<S: PanelSource>: PanelSource {
     let images: [S]
     let rowsPerImage: Int
@@ -269,7 +256,7 @@ func packPanels<S: PanelSource>(_ src: S, rows r0: Int, count: Int, width: Int, 
 @inline(__always)
 func gemmBlocked<A: PanelSource, B: PanelSource>(
     rows: Range<Int>, cols: Range<Int>, k: Int, a: A, b: B,
-    c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns = .plain, accumulate: Bool
+    c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns = .plain, tile: GemmTile = .active, accumulate: Bool
 ) {
     let m = rows.count, n = cols.count
     if m <= 0 || n <= 0 { return }
@@ -279,8 +266,8 @@ func gemmBlocked<A: PanelSource, B: PanelSource>(
         return
     }
     let kc0 = balancedBlock(k, limit: gemmKC, multiple: 1)
-    let mc0 = balancedBlock(m, limit: gemmMC, multiple: gemmMR)
-    let nc0 = balancedBlock(n, limit: gemmNC, multiple: gemmNR)
+    let mc0 = balancedBlock(m, limit: gemmMC, multiple: tile.mr)
+    let nc0 = balancedBlock(n, limit: gemmNC, multiple: tile.nr)
     let packA = UnsafeMutablePointer<Float>.allocate(capacity: mc0 * kc0)
     let packB = UnsafeMutablePointer<Float>.allocate(capacity: nc0 * kc0)
     defer { packA.deallocate(); packB.deallocate() }
@@ -290,13 +277,13 @@ func gemmBlocked<A: PanelSource, B: PanelSource>(
         var pc = 0
         while pc < k {
             let kc = min(kc0, k - pc)
-            packPanels(b, rows: jc, count: nc, width: gemmNR, k: pc, kc: kc, into: packB)
+            packPanels(b, rows: jc, count: nc, width: tile.nr, k: pc, kc: kc, into: packB)
             var ic = rows.lowerBound
             while ic < rows.upperBound {
                 let mc = min(mc0, rows.upperBound - ic)
-                packPanels(a, rows: ic, count: mc, width: gemmMR, k: pc, kc: kc, into: packA)
+                packPanels(a, rows: ic, count: mc, width: tile.mr, k: pc, kc: kc, into: packA)
                 macroKernel(mc: mc, nc: nc, kc: kc, a: packA, b: packB, c: c + ic * ldc, ldc: ldc, out: out,
-                            col0: jc, accumulate: accumulate || pc > 0)
+                            col0: jc, tile: tile, accumulate: accumulate || pc > 0)
                 ic += mc
             }
             pc += kc
@@ -310,29 +297,32 @@ func gemmBlocked<A: PanelSource, B: PanelSource>(
 @inline(__always)
 func gemmParallel<A: PanelSource, B: PanelSource>(
     m: Int, n: Int, k: Int, a: A, b: B, c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns = .plain,
-    accumulate: Bool
+    tile: GemmTile = .active, accumulate: Bool
 ) {
     let work = m * n * max(k, 1)
+    let tr = tile.mr, tc = tile.nr
     if Parallel.threads <= 1 || work < 1 << 18 {
-        gemmBlocked(rows: 0..<m, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, out: out, accumulate: accumulate)
+        gemmBlocked(rows: 0..<m, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, out: out, tile: tile, accumulate: accumulate)
     } else if n >= m {
-        let panels = (n + gemmNR - 1) / gemmNR
+        let panels = (n + tc - 1) / tc
         Parallel.forRange(panels) { ps in
-            let cols = (ps.lowerBound * gemmNR)..<min(n, ps.upperBound * gemmNR)
-            gemmBlocked(rows: 0..<m, cols: cols, k: k, a: a, b: b, c: c, ldc: ldc, out: out, accumulate: accumulate)
+            let cols = (ps.lowerBound * tc)..<min(n, ps.upperBound * tc)
+            gemmBlocked(rows: 0..<m, cols: cols, k: k, a: a, b: b, c: c, ldc: ldc, out: out, tile: tile,
+                        accumulate: accumulate)
         }
     } else {
-        let panels = (m + gemmMR - 1) / gemmMR
+        let panels = (m + tr - 1) / tr
         Parallel.forRange(panels) { ps in
-            let rows = (ps.lowerBound * gemmMR)..<min(m, ps.upperBound * gemmMR)
-            gemmBlocked(rows: rows, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, out: out, accumulate: accumulate)
+            let rows = (ps.lowerBound * tr)..<min(m, ps.upperBound * tr)
+            gemmBlocked(rows: rows, cols: 0..<n, k: k, a: a, b: b, c: c, ldc: ldc, out: out, tile: tile,
+                        accumulate: accumulate)
         }
     }
 }
 
 /// Benchmark hook: GFLOP/s of the macro-kernel alone on packed panels already in cache (an A block of
 /// 120 rows and a B block of 64 columns, kc = 256), one thread. Used by diffuse-bench-kernels.
-public func _macroKernelGflops(repetitions: Int) -> Double {
+public func _macroKernelGflops(repetitions: Int, tile: GemmTile = .active) -> Double {
     let (mc, nc, kc) = (gemmMC, 64, gemmKC)
     let a = UnsafeMutablePointer<Float>.allocate(capacity: mc * kc), b = UnsafeMutablePointer<Float>.allocate(capacity: nc * kc)
     let c = UnsafeMutablePointer<Float>.allocate(capacity: mc * nc)
@@ -342,7 +332,9 @@ public func _macroKernelGflops(repetitions: Int) -> Double {
     var best = Double.infinity
     for _ in 0..<5 {
         let t = DispatchTime.now().uptimeNanoseconds
-        for _ in 0..<repetitions { macroKernel(mc: mc, nc: nc, kc: kc, a: a, b: b, c: c, ldc: nc, accumulate: true) }
+        for _ in 0..<repetitions {
+            macroKernel(mc: mc, nc: nc, kc: kc, a: a, b: b, c: c, ldc: nc, tile: tile, accumulate: true)
+        }
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t) * 1e-9)
     }
     return 2 * Double(mc * nc * kc * repetitions) / best * 1e-9

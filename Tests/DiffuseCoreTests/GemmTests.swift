@@ -20,6 +20,25 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    func testBothTilesMatchReferenceAndEachOther() throws {
+        // Edges of both tiles (6×16 and 12×32), several K/M/N blocks, both thread splits, accumulation.
+        // The two kernels run the same FMA chain per element, so they must agree bit for bit.
+        try XCTSkipUnless(GemmTile.avx512Available, "no AVX-512 on this CPU: only the AVX2 tile exists")
+        for (m, n, k) in [(7, 17, 5), (13, 33, 600), (130, 65, 257), (25, 1100, 40), (300, 70, 3), (1, 31, 1)] {
+            let a = testValues(m * k, seed: 51), b = testValues(n * k, seed: 52)
+            let c0 = testValues(m * n, seed: 53)
+            var results: [[Float]] = []
+            for tile in [GemmTile.avx2, .avx512] {
+                var c = c0
+                _gemmNT(tile: tile, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n, accumulate: true)
+                let ref = gemmNTReference(m: m, n: n, k: k, a: a, b: b)
+                XCTAssertLessThan(maxDiff(c, zip(ref, c0).map { $0 + $1 }), tol(k) + 1e-6, "\(tile) \(m)x\(n)x\(k)")
+                results.append(c)
+            }
+            XCTAssertEqual(results[0], results[1], "AVX2 and AVX-512 tiles differ at \(m)x\(n)x\(k)")
+        }
+    }
+
     func testSerialStridedAndAccumulate() {
         // Operands inside larger row strides; C starts at 1 and the product is added onto it.
         let (m, n, k, lda, ldb, ldc) = (20, 37, 300, 310, 305, 40)
