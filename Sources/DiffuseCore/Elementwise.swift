@@ -33,10 +33,6 @@ func mapParallel8(_ x: Tensor, _ f: @escaping (SIMD8<Float>) -> SIMD8<Float>) ->
     return y
 }
 
-/// x·σ(x) = x / (1 + exp(−x)), 8 lanes at a time.
-@inline(__always)
-public func siluVector(_ v: SIMD8<Float>) -> SIMD8<Float> { v / (1 + exactExp(-v)) }
-
 public func silu(_ x: Tensor) -> Tensor {
     var y = x
     y.withUnsafeMutable { p in

@@ -12,15 +12,22 @@ import Foundation
 // --exhaustive-exp`, sampled in the tests).
 
 /// exp(x) for 8 lanes, bit-identical to `Foundation.exp(Float)` lane by lane.
+public func exactExp(_ x: SIMD8<Float>) -> SIMD8<Float> { exp8(x) }
+
 @inline(__always)
-public func exactExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+private func exp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let lo = expHalf(x.lowHalf), hi = expHalf(x.highHalf)
     var y = SIMD8<Float>(lowHalf: lo.0, highHalf: hi.0)
     let redo = lo.1 | (hi.1 << 4)
-    if redo != 0 {
-        for i in 0..<8 where redo & (1 << i) != 0 { y[i] = Foundation.exp(x[i]) }
-    }
+    if redo != 0 { redoLanes(&y, x, redo) }
     return y
+}
+
+/// The rare lanes near a rounding midpoint or out of range, through the library call (kept out of line
+/// so the common path stays small).
+@inline(never)
+private func redoLanes(_ y: inout SIMD8<Float>, _ x: SIMD8<Float>, _ redo: UInt8) {
+    for i in 0..<8 where redo & (1 << i) != 0 { y[i] = Foundation.exp(x[i]) }
 }
 
 /// 4 lanes in double; returns the rounded floats and a bit mask (lane i at bit i) of lanes that need the
@@ -76,7 +83,7 @@ private func expHalf(_ xf: SIMD4<Float>) -> (SIMD4<Float>, UInt8) {
 public func exactExpInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i + 16 <= count {
-        let a = exactExp(loadF8(p + i)), b = exactExp(loadF8(p + i + 8))
+        let a = exp8(loadF8(p + i)), b = exp8(loadF8(p + i + 8))
         storeF8(p + i, a); storeF8(p + i + 8, b)
         i += 16
     }
@@ -88,7 +95,7 @@ public func siluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i + 16 <= count {
         let x0 = loadF8(p + i), x1 = loadF8(p + i + 8)
-        let e0 = exactExp(-x0), e1 = exactExp(-x1)
+        let e0 = exp8(-x0), e1 = exp8(-x1)
         storeF8(p + i, x0 / (1 + e0)); storeF8(p + i + 8, x1 / (1 + e1))
         i += 16
     }
