@@ -45,27 +45,8 @@ public typealias GenerationRunner = (_ options: GenerationOptions,
 public func runGeneration(_ options: GenerationOptions, progress: (GenerationProgress) -> Void,
                           emit: (GeneratedImage) throws -> Void) throws {
     let pipeline = try StableDiffusionPipeline(contentsOf: URL(fileURLWithPath: options.modelPath))
-    var request = GenerationRequest(prompt: options.prompt)
-    request.negativePrompt = options.negativePrompt
-    request.steps = options.steps
-    request.guidanceScale = Float(options.cfgScale)
-    request.sampler = try options.sampler.map { name in
-        guard let kind = SamplerKind(rawValue: name) else { throw GenerationError("unknown sampler '\(name)'") }
-        return kind
-    }
-    request.width = options.width ?? pipeline.defaultSize
-    request.height = options.height ?? pipeline.defaultSize
-    request.clipSkip = options.clipSkip
-    request.eta = Float(options.eta)
-    request.chunkedPrompts = options.chunkedPrompts
-    if let path = options.initImagePath {
-        let image = try GenerationOptions.readInitImage(path)
-        request.initImage = image.normalizedTensor()
-        request.width = image.width
-        request.height = image.height
-        request.strength = Float(options.effectiveStrength ?? GenerationOptions.defaultStrength)
-    }
-    try checkSize(request, factor: pipeline.vaeScaleFactor)
+    let initImage = try options.initImagePath.map(GenerationOptions.readInitImage)
+    var request = try options.request(for: pipeline, initImage: initImage)
     let kind = request.sampler ?? pipeline.defaultSampler
     let modelHash = try pipeline.checkpoint.modelHash()
     let seeds = options.seeds
@@ -85,14 +66,37 @@ public func runGeneration(_ options: GenerationOptions, progress: (GenerationPro
     }
 }
 
-/// The latent grid must divide the image exactly (8 px per cell for real SD models).
-private func checkSize(_ r: GenerationRequest, factor: Int) throws {
-    guard r.width % factor == 0, r.height % factor == 0 else {
-        throw GenerationError("width and height must be multiples of \(factor) for this model (got \(r.width)x\(r.height))")
-    }
-}
-
 extension GenerationOptions {
+    /// The pipeline request these options describe (all but the seed), shared by the CLI and the server:
+    /// the model's defaults filled in, an init image's size taken as the output size, and the size checked
+    /// against the model's latent grid (8 px per cell for real SD models).
+    public func request(for pipeline: StableDiffusionPipeline, initImage: RasterImage?) throws -> GenerationRequest {
+        var r = GenerationRequest(prompt: prompt)
+        r.negativePrompt = negativePrompt
+        r.steps = steps
+        r.guidanceScale = Float(cfgScale)
+        r.sampler = try sampler.map { name in
+            guard let kind = SamplerKind(rawValue: name) else { throw GenerationError("unknown sampler '\(name)'") }
+            return kind
+        }
+        r.width = width ?? pipeline.defaultSize
+        r.height = height ?? pipeline.defaultSize
+        r.clipSkip = clipSkip
+        r.eta = Float(eta)
+        r.chunkedPrompts = chunkedPrompts
+        if let image = initImage {
+            r.initImage = image.normalizedTensor()
+            r.width = image.width
+            r.height = image.height
+            r.strength = Float(effectiveStrength ?? GenerationOptions.defaultStrength)
+        }
+        let factor = pipeline.vaeScaleFactor
+        guard r.width % factor == 0, r.height % factor == 0 else {
+            throw GenerationError("width and height must be multiples of \(factor) for this model (got \(r.width)x\(r.height))")
+        }
+        return r
+    }
+
     /// The infotext for one image of this generation, once the pipeline knows what the defaults resolved to.
     public func infotext(seed: UInt64, samplerA1111Name: String, width: Int, height: Int,
                          modelName: String?, modelHash: String? = nil, clipSkip: Int? = nil) -> Infotext {

@@ -59,25 +59,7 @@ public final class JobRunner: @unchecked Sendable {
         let spec = job.spec
         let o = spec.options
         let (pipeline, hash) = try models.pipeline(for: spec.model)
-        var request = GenerationRequest(prompt: o.prompt)
-        request.negativePrompt = o.negativePrompt
-        request.steps = o.steps
-        request.guidanceScale = Float(o.cfgScale)
-        request.sampler = try o.sampler.map { name in
-            guard let kind = SamplerKind(rawValue: name) else { throw GenerationError("unknown sampler '\(name)'") }
-            return kind
-        }
-        request.width = o.width ?? pipeline.defaultSize
-        request.height = o.height ?? pipeline.defaultSize
-        request.clipSkip = o.clipSkip
-        request.eta = Float(o.eta)
-        if let image = spec.initImage {
-            request.initImage = image.normalizedTensor()
-            request.strength = Float(o.effectiveStrength ?? GenerationOptions.defaultStrength)
-        }
-        guard request.width % pipeline.vaeScaleFactor == 0, request.height % pipeline.vaeScaleFactor == 0 else {
-            throw GenerationError("width and height must be multiples of \(pipeline.vaeScaleFactor) for this model")
-        }
+        var request = try o.request(for: pipeline, initImage: spec.initImage)
         let kind = request.sampler ?? pipeline.defaultSampler
         for (index, seed) in o.seeds.enumerated() {
             if job.isCancelled { throw PipelineError.cancelled }
