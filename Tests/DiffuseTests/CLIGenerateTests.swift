@@ -17,18 +17,7 @@ final class CLIGenerateTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     func run(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let bin = try XCTUnwrap(CLITests.binary, "diffuse executable not found next to the test bundle")
-        let p = Process()
-        p.executableURL = bin
-        p.arguments = args
-        p.currentDirectoryURL = dir
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try CLITests.runBinary(args, in: dir)
     }
 
     struct Case: Decodable {

@@ -28,7 +28,12 @@ final class CLITests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     func run(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let bin = try XCTUnwrap(Self.binary, "diffuse executable not found next to the test bundle")
+        try Self.runBinary(args, in: dir)
+    }
+
+    /// Runs `diffuse args` with `dir` as the working directory; returns the exit status and both streams.
+    static func runBinary(_ args: [String], in dir: URL) throws -> (status: Int32, stdout: String, stderr: String) {
+        let bin = try XCTUnwrap(binary, "diffuse executable not found next to the test bundle")
         let p = Process()
         p.executableURL = bin
         p.arguments = args
