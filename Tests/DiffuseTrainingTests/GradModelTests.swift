@@ -13,8 +13,20 @@ final class GradModelTests: XCTestCase {
         return c
     }
 
-    func testWholeModelGradients() throws {
-        let model = try TextToImageModel(config: Self.tinyConfig(), seed: 3)
+    func testWholeModelGradients() throws { try checkWholeModelGradients(Self.tinyConfig()) }
+
+    /// The pooled-text path (mean of the text tokens → linear → time embedding) adds a second route from the
+    /// caption into every ResBlock; its gradient must reach the text encoder too.
+    func testWholeModelGradientsWithPooledText() throws {
+        var c = Self.tinyConfig()
+        c.pooledText = true
+        let model = try TextToImageModel(config: c, seed: 3)
+        XCTAssertTrue(model.parameters.contains { $0.name == "text_pool_proj.weight" })
+        try checkWholeModelGradients(c)
+    }
+
+    func checkWholeModelGradients(_ config: ModelConfig) throws {
+        let model = try TextToImageModel(config: config, seed: 3)
         // conv_out starts at zero (which would zero every upstream gradient); give it values for the check.
         model.unet.convOut.weight.value = randomTensor(model.unet.convOut.weight.value.shape, seed: 30, scale: 0.2)
         let x = randomTensor([2, 3, 8, 8], seed: 31), r = randomTensor([2, 3, 8, 8], seed: 32)

@@ -4,7 +4,8 @@ import DiffuseCore
 ///   x [B, 3, S, S] → unshuffle → [B, 3p², S/p, S/p] → conv_in → down levels (ResBlock [+ transformer],
 ///   stride-2 conv) → mid (ResBlock, transformer, ResBlock) → up levels (concat skip, ResBlock
 ///   [+ transformer], nearest 2× + conv) → GroupNorm, SiLU, conv_out → shuffle → [B, 3, S, S].
-/// Time: sinusoidal(t) → Linear → SiLU → Linear, fed to every ResBlock through SiLU + a projection.
+/// Time: sinusoidal(t) → Linear → SiLU → Linear (+ Linear(mean of the text tokens) with `pooledText`), fed to
+/// every ResBlock through SiLU + a projection.
 public final class TinyUNet: ParameterOwner {
     let config: ModelConfig
     let time1: LinearLayer, timeAct = SiLULayer(), time2: LinearLayer, embAct = SiLULayer()
@@ -13,6 +14,7 @@ public final class TinyUNet: ParameterOwner {
     let mid1: ResBlock, midAttn: SpatialTransformer, mid2: ResBlock
     let upRes: [ResBlock], upAttn: [SpatialTransformer?], upSample: [Conv2dLayer?]
     let normOut: GroupNormLayer, actOut = SiLULayer(), convOut: Conv2dLayer
+    let textPool: LinearLayer?
 
     init(_ c: ModelConfig, rng: inout TrainingRNG) {
         config = c
@@ -50,6 +52,8 @@ public final class TinyUNet: ParameterOwner {
         // Zero output layer: the untrained model predicts 0, and early steps do not fight random outputs.
         convOut.weight.value = Tensor(zeros: convOut.weight.value.shape)
         convOut.bias.value = Tensor(zeros: convOut.bias.value.shape)
+        // Made last so that every other weight is the same with and without the pooled path.
+        textPool = c.pooledText ? LinearLayer("text_pool_proj", in: c.textDim, out: t, rng: &rng) : nil
     }
 
     public var parameters: [Parameter] {
@@ -57,14 +61,15 @@ public final class TinyUNet: ParameterOwner {
         for i in downRes.indices { p += downRes[i].parameters + (downAttn[i]?.parameters ?? []) + (downSample[i]?.parameters ?? []) }
         p += mid1.parameters + midAttn.parameters + mid2.parameters
         for i in upRes.indices { p += upRes[i].parameters + (upAttn[i]?.parameters ?? []) + (upSample[i]?.parameters ?? []) }
-        return p + normOut.parameters + convOut.parameters
+        return p + normOut.parameters + convOut.parameters + (textPool?.parameters ?? [])
     }
 
     private var skipChannels: [Int] = []
 
     /// x [B, 3, S, S], timesteps [B], context [B, L, D] → [B, 3, S, S]
     func forward(_ x: Tensor, timesteps: [Float], context: Tensor) -> Tensor {
-        let temb = time2.forward(timeAct.forward(time1.forward(timestepEmbedding(timesteps, dim: config.channels[0]))))
+        var temb = time2.forward(timeAct.forward(time1.forward(timestepEmbedding(timesteps, dim: config.channels[0]))))
+        if let textPool { temb = add(temb, textPool.forward(meanOverTokens(context))) }   // [B, 4·C0]
         let e = embAct.forward(temb)                                               // [B, 4·C0]
         var h = convIn.forward(pixelUnshuffle(x, config.patch))
         var skips: [Tensor] = []
@@ -113,8 +118,26 @@ public final class TinyUNet: ParameterOwner {
             let (d, de) = downRes[i].backward(dh); addE(de); dh = d
         }
         _ = convIn.backward(dh)
-        _ = time1.backward(timeAct.backward(time2.backward(embAct.backward(dE!))))
+        let dTemb = embAct.backward(dE!)
+        _ = time1.backward(timeAct.backward(time2.backward(dTemb)))
+        if let textPool { accumulate(&dCtx!, meanOverTokensBackward(textPool.backward(dTemb), tokens: dCtx!.shape[1])) }
         return dCtx!
+    }
+}
+
+/// [B, L, D] → [B, D]: the mean over the L tokens.
+func meanOverTokens(_ x: Tensor) -> Tensor {
+    let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
+    return Tensor(shape: [b, d]) { out in
+        for n in 0..<b { for j in 0..<l { for k in 0..<d { out[n * d + k] += x.data[(n * l + j) * d + k] / Float(l) } } }
+    }
+}
+
+/// Backward of `meanOverTokens`: dy [B, D] → [B, L, D], each token gets dy / L.
+func meanOverTokensBackward(_ dy: Tensor, tokens l: Int) -> Tensor {
+    let (b, d) = (dy.shape[0], dy.shape[1])
+    return Tensor(shape: [b, l, d]) { out in
+        for n in 0..<b { for j in 0..<l { for k in 0..<d { out[(n * l + j) * d + k] = dy.data[n * d + k] / Float(l) } } }
     }
 }
 
