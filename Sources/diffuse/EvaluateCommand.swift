@@ -68,13 +68,14 @@ struct Evaluate: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         var json: [String: Any] = ["model": path, "count": count, "steps": steps, "cfg_scale": cfgScale, "seed": seed]
         for r in results {
-            print(String(format: "%-24@ %4d / %4d  %5.1f%%  (%@)", r.group.name as NSString, r.passed, r.total, r.percent,
-                         r.group.target as NSString))
+            print(r.group.name.padding(toLength: 24, withPad: " ", startingAt: 0)
+                + String(format: " %4d / %4d  %5.1f%%  (target ", r.passed, r.total, r.percent) + r.group.target + ")")
             json[r.group.name] = Double(r.passed) / Double(max(r.total, 1))
         }
         if let gap = Adherence.heldOutGap(results) { print(String(format: "held-out − seen gap: %+.1f points", gap)) }
         if let report {
-            let md = AdherenceReport.markdown(results, model: try EvaluatedModel(url: url, metadata: loaded.metadata),
+            let title = model == nil ? "the built-in model" : url.lastPathComponent
+            let md = AdherenceReport.markdown(results, title: title, model: try EvaluatedModel(url: url, metadata: loaded.metadata),
                                               command: reproducingCommand(), settings: settings, seconds: seconds)
             try PNG.writeAtomically(Array(md.utf8), to: URL(fileURLWithPath: report), overwrite: true)
             print("wrote \(report)")

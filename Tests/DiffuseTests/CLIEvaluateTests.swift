@@ -47,7 +47,10 @@ extension CLITrainTests {
         let r = try CLITests.runBinary(["evaluate", "--model", model.path, "--count", "2", "--steps", "2", "--seed", "77",
                                         "--report", report.path, "--grid", grid.path, "--grid-seeds", "4"], in: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("one object"), r.stdout)
+        let rows = r.stdout.split(separator: "\n").filter { $0.contains("(target ") }
+        XCTAssertEqual(rows.count, 3, r.stdout)
+        XCTAssertTrue(rows[0].hasPrefix("one object                  "), "names padded to one column: \(rows[0])")
+        XCTAssertTrue(rows.allSatisfy { $0.contains(" /    2 ") }, r.stdout)
         XCTAssertTrue(r.stdout.contains("held-out − seen gap"), r.stdout)
         XCTAssertTrue(r.stdout.contains("1. a red circle on a white background"), "row prompts printed: \(r.stdout)")
         let md = try String(contentsOf: report, encoding: .utf8)
@@ -56,6 +59,7 @@ extension CLITrainTests {
         XCTAssertTrue(md.contains(command), "the reproducing command, every setting spelled out:\n\(md)")
         XCTAssertTrue(md.contains("`\(try Self.sha256sum(model))`"), "the model's SHA-256 by coreutils:\n\(md)")
         XCTAssertTrue(md.contains("| training | 2 steps,"), md)
+        XCTAssertTrue(md.hasPrefix("# Prompt adherence of model.safetensors\n"), md)
         for group in ["| one object | ", "| two objects, relation | ", "| held-out colour–shape | "] {
             XCTAssertTrue(md.contains(group), "\(group) in \(md)")
         }

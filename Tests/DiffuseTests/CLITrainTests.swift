@@ -228,6 +228,10 @@ final class CLITrainTests: XCTestCase {
         try expectFailure(["train", "--data", data.path, "--out", dir.appendingPathComponent("m.safetensors").path,
                            "--export", dir.appendingPathComponent("m.bin").path], "--export", "give a .safetensors file name")
         try expectFailure(["train", "--out", dir.appendingPathComponent("m.safetensors").path], "Missing expected argument '--data <data>'")
+        try expectFailure(["train", "--data", data.path, "--out", dir.appendingPathComponent("no/m.safetensors").path],
+                          "--out", "folder", "does not exist; create it first")
+        try expectFailure(["train", "--data", data.path, "--out", dir.appendingPathComponent("m.safetensors").path,
+                           "--export", dir.appendingPathComponent("no/e.safetensors").path], "--export", "does not exist; create it first")
         let existing = dir.appendingPathComponent("existing.safetensors")
         try Data("keep".utf8).write(to: existing)
         try expectFailure(["train", "--data", data.path, "--out", existing.path], "already exists", "--force", "--resume")
@@ -277,7 +281,7 @@ final class CLITrainTests: XCTestCase {
         let made = try CLITests.runBinary(["make-dataset", "shapes", "--out", big.path, "--count", "2", "--size", "32"], in: dir)
         XCTAssertEqual(made.status, 0, made.stderr)
         try expectFailure(["train", "--data", big.path, "--out", ckpt.path, "--resume", ckpt.path, "--steps", "3"],
-                          "the dataset's images are 32×32", "16×16")
+                          "the dataset's images are 32×32", "model draws 16×16", "start a new run")
     }
 
     // MARK: - make-dataset

@@ -33,9 +33,10 @@ public enum AdherenceReport {
     /// How many failing prompts to list per group.
     static let examplesPerGroup = 5
 
-    public static func markdown(_ results: [AdherenceResult], model: EvaluatedModel, command: String,
-                                settings: String, seconds: Double, date: Date = Date()) -> String {
-        var md = ["# Prompt adherence of the built-in model", ""]
+    /// `title`: what was evaluated ("the built-in model", a file name).
+    public static func markdown(_ results: [AdherenceResult], title: String = "the built-in model", model: EvaluatedModel,
+                                command: String, settings: String, seconds: Double, date: Date = Date()) -> String {
+        var md = ["# Prompt adherence of \(title)", ""]
         md += ["Measured by `diffuse evaluate` on prompt/seed pairs not used in training, checked by the shapes "
             + "evaluator (`Sources/DiffuseTraining/Evaluation`): right shapes, colours, count, sizes, positions or "
             + "relation, and background.", ""]
