@@ -75,7 +75,7 @@ struct Evaluate: ParsableCommand {
         if let gap = Adherence.heldOutGap(results) { print(String(format: "held-out − seen gap: %+.1f points", gap)) }
         if let report {
             let title = model == nil ? "the built-in model" : url.lastPathComponent
-            let md = AdherenceReport.markdown(results, title: title, model: try EvaluatedModel(url: url, metadata: loaded.metadata),
+            let md = AdherenceReport.markdown(results, title: title, model: try EvaluatedModel(url: url, metadata: loaded.metadata, shownAs: model ?? Self.builtinSource),
                                               command: reproducingCommand(), settings: settings, seconds: seconds)
             try PNG.writeAtomically(Array(md.utf8), to: URL(fileURLWithPath: report), overwrite: true)
             print("wrote \(report)")
@@ -115,6 +115,9 @@ struct Evaluate: ParsableCommand {
             throw GenerationError("\(option): \(path) already exists (use --force to overwrite)")
         }
     }
+
+    /// Where the bundled model lives in the repository (the build copies it next to the binary).
+    static let builtinSource = "Sources/DiffuseTraining/Resources/builtin-shapes.safetensors"
 
     var settings: String {
         "DDIM, \(steps) steps, guidance \(String(format: "%g", cfgScale)), \(count) prompts per group, scene seed \(seed)"

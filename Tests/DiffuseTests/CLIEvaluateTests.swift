@@ -44,7 +44,7 @@ extension CLITrainTests {
     func testEvaluateWritesReportAndGrid() throws {
         let model = try copy(\.exported)
         let report = dir.appendingPathComponent("adherence.md"), grid = dir.appendingPathComponent("samples.png")
-        let r = try CLITests.runBinary(["evaluate", "--model", model.path, "--count", "2", "--steps", "2", "--seed", "77",
+        let r = try CLITests.runBinary(["evaluate", "--model", model.path, "--count", "2", "--steps", "2", "--seed", "77", "--cfg-scale", "3.5",
                                         "--report", report.path, "--grid", grid.path, "--grid-seeds", "4"], in: dir)
         XCTAssertEqual(r.status, 0, r.stderr)
         let rows = r.stdout.split(separator: "\n").filter { $0.contains("(target ") }
@@ -54,11 +54,12 @@ extension CLITrainTests {
         XCTAssertTrue(r.stdout.contains("held-out − seen gap"), r.stdout)
         XCTAssertTrue(r.stdout.contains("1. a red circle on a white background"), "row prompts printed: \(r.stdout)")
         let md = try String(contentsOf: report, encoding: .utf8)
-        let command = "diffuse evaluate --model \(model.path) --count 2 --seed 77 --steps 2 --cfg-scale 4 --report \(report.path) "
+        let command = "diffuse evaluate --model \(model.path) --count 2 --seed 77 --steps 2 --cfg-scale 3.5 --report \(report.path) "
             + "--grid \(grid.path) --grid-seeds 4"
         XCTAssertTrue(md.contains(command), "the reproducing command, every setting spelled out:\n\(md)")
         XCTAssertTrue(md.contains("`\(try Self.sha256sum(model))`"), "the model's SHA-256 by coreutils:\n\(md)")
         XCTAssertTrue(md.contains("| training | 2 steps,"), md)
+        XCTAssertTrue(md.contains("| model | `\(model.path)` |"), md)
         XCTAssertTrue(md.hasPrefix("# Prompt adherence of model.safetensors\n"), md)
         for group in ["| one object | ", "| two objects, relation | ", "| held-out colour–shape | "] {
             XCTAssertTrue(md.contains(group), "\(group) in \(md)")

@@ -248,6 +248,10 @@ final class CLITrainTests: XCTestCase {
         try Self.tinyConfig.replacingOccurrences(of: "[16, 32]", with: "[16, 48]").write(to: other, atomically: true, encoding: .utf8)
         try expectFailure(["train", "--data", data.path, "--out", ckpt.path, "--resume", ckpt.path, "--config", other.path],
                           "the checkpoint's model differs from the config's model section")
+        let zeroBatch = dir.appendingPathComponent("zero.json")
+        try Self.tinyConfig.replacingOccurrences(of: "\"batchSize\": 4", with: "\"batchSize\": 0").write(to: zeroBatch, atomically: true, encoding: .utf8)
+        try expectFailure(["train", "--data", data.path, "--out", ckpt.path, "--resume", ckpt.path, "--config", zeroBatch.path],
+                          "config: batchSize must be ≥ 1 (got 0)")
         let relabelled = dir.appendingPathComponent("relabelled.safetensors")
         try Self.rewriteHeader(of: ckpt, to: relabelled) {
             // The config is a JSON string inside the header JSON, so its quotes are escaped.

@@ -15,8 +15,9 @@ public struct EvaluatedModel: Sendable {
 
     /// Reads the hash and, from the metadata, the training steps and time (an exported model stores them as
     /// keys, a training checkpoint in its training state).
-    public init(url: URL, metadata: [String: String]) throws {
-        path = url.path
+    /// `shownAs`: the path as the report should print it (default: the absolute path).
+    public init(url: URL, metadata: [String: String], shownAs: String? = nil) throws {
+        path = shownAs ?? url.path
         sha256 = try sha256Hex(ofFileAt: url)
         architecture = metadata[ModelInfo.architectureKey]
         trainingSteps = metadata["diffuse.training_steps"].flatMap { Int($0) }
