@@ -60,12 +60,27 @@ struct Train: ParsableCommand {
         if let export, URL(fileURLWithPath: export).pathExtension != "safetensors" {
             throw TrainingError("--export \(export): give a .safetensors file name for the model")
         }
+        // Found now rather than after hours of training, when the first checkpoint is saved.
+        for (option, path) in [("--out", out), ("--export", export)] {
+            guard let path else { continue }
+            let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDir), isDir.boolValue else {
+                throw TrainingError("\(option) \(path): folder \(folder) does not exist; create it first")
+            }
+        }
         Parallel.threads = threads ?? Parallel.coreCount
         let fileConfig = try config.map { try TrainConfig.load(URL(fileURLWithPath: $0)) }
         let dataset = try LoadedDataset(DatasetFolder(url: URL(fileURLWithPath: data), allowUnlicensed: allowUnlicensed))
         let trainer: Trainer
         if let resume {
             trainer = try TrainingCheckpoint.load(URL(fileURLWithPath: resume), config: fileConfig, steps: steps)
+            // Checked here, not only in Trainer.run: the warnings below must not come before this error.
+            let side = trainer.config.model.imageSize
+            guard dataset.imageSize == side else {
+                throw TrainingError("the dataset's images are \(dataset.imageSize)×\(dataset.imageSize) but the checkpoint's "
+                    + "model draws \(side)×\(side); resume on a \(side)×\(side) dataset or start a new run")
+            }
         } else {
             var c = fileConfig ?? TrainConfig()
             if let s = steps { c.steps = s }
