@@ -1,0 +1,65 @@
+"""Helpers of scripts/bench/studio.sh (standard library only): fill a gallery, time built-in-model images
+through the API, load a model into a running server, and read a process's memory.
+
+  studio_bench.py fill URL N                      N quick sd1 images; prints the last job id
+  studio_bench.py api-time URL STEPS REPEATS      seconds per built-in image via the API (POST → final event)
+  studio_bench.py load URL MODEL SIZE             runs one 1-step job on MODEL at SIZE px (loads it)
+  studio_bench.py rss PID                         VmRSS and VmHWM in MiB
+"""
+import json
+import statistics
+import sys
+import time
+import urllib.request
+
+
+def post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.load(r)
+
+
+def run_job(base, body):
+    """Queues a job and reads its event stream to the final message; returns (seconds, final event)."""
+    start = time.perf_counter()
+    job = post(f"{base}/api/jobs", body)
+    final = None
+    with urllib.request.urlopen(f"{base}/api/jobs/{job['id']}/events", timeout=600) as stream:
+        for raw in stream:
+            line = raw.decode().strip()
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                if event["type"] == "done":
+                    final = event
+    elapsed = time.perf_counter() - start
+    if not final or final["status"] != "succeeded":
+        sys.exit(f"job failed: {final}")
+    return elapsed, final
+
+
+def main():
+    cmd, base = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else ""
+    if cmd == "fill":
+        last = None
+        for i in range(int(sys.argv[3])):
+            _, last = run_job(base, {"model": "sd1", "prompt": f"gallery row {i}", "steps": 1, "seed": i, "sampler": "euler"})
+        print(last["id"])
+    elif cmd == "api-time":
+        steps, repeats = int(sys.argv[3]), int(sys.argv[4])
+        body = {"model": "builtin", "prompt": "a red circle", "steps": steps, "seed": 1, "preview_every": 0}
+        run_job(base, body)   # warm-up: loads the model
+        times = [run_job(base, body)[0] for _ in range(repeats)]
+        print(f"{statistics.median(times):.3f} {min(times):.3f} {max(times):.3f}")
+    elif cmd == "load":
+        run_job(base, {"model": sys.argv[3], "prompt": "load", "steps": 1, "seed": 1,
+                       "width": int(sys.argv[4]), "height": int(sys.argv[4]), "preview_every": 0})
+    elif cmd == "rss":
+        fields = dict(line.split(":", 1) for line in open(f"/proc/{base}/status"))
+        mib = lambda k: int(fields[k].split()[0]) / 1024
+        print(f"{mib('VmRSS'):.0f} {mib('VmHWM'):.0f}")
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
