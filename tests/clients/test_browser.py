@@ -13,7 +13,9 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.request
 
 import pytest
 import websocket
@@ -71,6 +73,8 @@ def start(cmd, line_has: str, timeout=60):
         if not line and proc.poll() is not None:
             break
         if line_has in line:
+            # Keep reading what it prints, so a chatty process never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
             return proc, line
     proc.kill()
     raise AssertionError(f"{cmd[0]} did not print '{line_has}' (exit {proc.poll()})")
@@ -95,7 +99,6 @@ def page():
                         "--no-first-run", "--remote-debugging-port=0", "--remote-allow-origins=*",
                         f"--user-data-dir={profile}", "--window-size=1280,1000", "about:blank"], "DevTools listening on")
     port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
-    import urllib.request
     targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30))
     target = next(t for t in targets if t["type"] == "page")
     cdp = CDP(target["webSocketDebuggerUrl"])
