@@ -67,3 +67,20 @@ final class GalleryTests: XCTestCase {
         XCTAssertEqual(try g.db.query("PRAGMA journal_mode").first?.first, .text("wal"))
     }
 }
+
+final class GalleryJSONTests: XCTestCase {
+    /// The listing's hand-built rows carry exactly GalleryEntry's Codable fields (plus `url`), so the two
+    /// cannot drift apart when a field is added.
+    func testListingRowsMatchTheCodableEncoding() throws {
+        for strength: Double? in [nil, 0.5] {
+            let e = GalleryEntry(id: "ab-12", jobId: "j", created: 1.5, duration: 0.25, prompt: "p \"q\"", negativePrompt: "n",
+                                 model: "m", modelHash: "h", seed: UInt64.max, steps: 3, cfgScale: 7, sampler: "Euler a",
+                                 width: 64, height: 32, strength: strength, infotext: "i")
+            var expected = try XCTUnwrap(try JSONSerialization.jsonObject(with: Reply.encoder.encode(e)) as? NSDictionary)
+                .mutableCopy() as! NSMutableDictionary
+            expected["url"] = "/api/images/ab-12.png"
+            let row = try JSONSerialization.data(withJSONObject: try Studio.entryObject(e), options: [.sortedKeys])
+            XCTAssertEqual(try JSONSerialization.jsonObject(with: row) as? NSDictionary, expected)
+        }
+    }
+}

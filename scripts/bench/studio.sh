@@ -32,8 +32,23 @@ serve() {   # serve DATA → sets SERVER and URL
 }
 py() { python3 scripts/bench/studio_bench.py "$@"; }
 
-echo "== HTTP under load (wrk, 2 threads, 200 connections, $DURATION; gallery of 100 images)"
 serve "$WORK/data"
+echo "== One built-in-model image, $STEPS steps ($REPEATS runs, seconds)"
+echo "-- via the API (warm server, POST → final event, includes PNG + gallery write)"
+py api-time "$URL" "$STEPS" "$REPEATS"
+load
+echo "-- diffuse generate (whole process: start, model load, image, PNG; median min max)"
+times=()
+for i in $(seq "$REPEATS"); do
+    s=$(date +%s.%N)
+    "$BIN" generate --prompt "a red circle" --steps "$STEPS" --seed 1 --output "$WORK/cli.png" --force >/dev/null 2>&1
+    times+=("$(echo "$(date +%s.%N) - $s" | bc)")
+done
+printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f %.3f %.3f\n", a[int((NR+1)/2)], a[1], a[NR]}'
+load
+
+
+echo "== HTTP under load (wrk, 2 threads, 200 connections, $DURATION; gallery of 100 images)"
 JOB=$(py fill "$URL" 100)
 load
 echo "-- GET /api/jobs/{id}"
@@ -43,19 +58,6 @@ echo "-- GET /api/gallery (50 newest rows)"
 wrk -t2 -c200 -d"$DURATION" --latency "$URL/api/gallery" | grep -E "Requests/sec|Latency|  50%|  99%|Socket errors|Non-2xx"
 load
 
-echo "== One built-in-model image, $STEPS steps (median min max of $REPEATS, seconds)"
-echo "-- via the API (warm server, POST → final event, includes PNG + gallery write)"
-py api-time "$URL" "$STEPS" "$REPEATS"
-load
-echo "-- diffuse generate (whole process: start, model load, image, PNG)"
-times=()
-for i in $(seq "$REPEATS"); do
-    s=$(date +%s.%N)
-    "$BIN" generate --prompt "a red circle" --steps "$STEPS" --seed 1 --output "$WORK/cli.png" --force >/dev/null 2>&1
-    times+=("$(echo "$(date +%s.%N) - $s" | bc)")
-done
-printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f %.3f %.3f\n", a[int((NR+1)/2)], a[1], a[NR]}'
-load
 stop
 
 echo "== Memory (MiB: VmRSS VmHWM) of a fresh server, two models loaded"
