@@ -4,20 +4,26 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-extension Studio {
-    /// The entry as JSON (GalleryEntry's fields in snake_case, plus its image URL). Built by hand: a
-    /// JSONEncoder → JSONSerialization round trip per row made the 50-row listing ~20× slower under load.
-    static func entryObject(_ e: GalleryEntry) throws -> Any {
-        var o: [String: Any] = [
-            "id": e.id, "job_id": e.jobId, "created": e.created, "duration": e.duration, "prompt": e.prompt,
-            "negative_prompt": e.negativePrompt, "model": e.model, "model_hash": e.modelHash, "seed": e.seed,
-            "steps": e.steps, "cfg_scale": e.cfgScale, "sampler": e.sampler, "width": e.width, "height": e.height,
-            "infotext": e.infotext, "url": "/api/images/\(e.id).png",
-        ]
-        if let strength = e.strength { o["strength"] = strength }
-        return o
-    }
+/// A gallery row on the wire: GalleryEntry's Codable fields (snake_case) plus its image URL. Encoded with
+/// JSONEncoder: JSONSerialization took 10 ms for a 50-row listing, JSONEncoder 0.8 ms.
+struct GalleryRow: Encodable {
+    let entry: GalleryEntry
 
+    enum Key: String, CodingKey { case url }
+
+    func encode(to encoder: Encoder) throws {
+        try entry.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode("/api/images/\(entry.id).png", forKey: .url)
+    }
+}
+
+struct GalleryListing: Encodable {
+    let images: [GalleryRow]
+    let total: Int
+}
+
+extension Studio {
     func addGalleryRoutes(to router: Router<StudioContext>) {
         router.get("/api/gallery") { request, _ in
             await Self.guarded {
@@ -28,7 +34,7 @@ extension Studio {
                     throw StudioError(.badRequest, "limit must be between 1 and 500 and offset 0 or more", param: "limit")
                 }
                 let entries = try self.gallery.list(search: q["q"].map(String.init), limit: limit, offset: offset)
-                return Reply.object(["images": try entries.map(Self.entryObject), "total": try self.gallery.count()])
+                return try Reply.json(GalleryListing(images: entries.map(GalleryRow.init), total: try self.gallery.count()))
             }
         }
         router.get("/api/gallery/:id") { _, context in
@@ -37,7 +43,7 @@ extension Studio {
                 guard Gallery.isValidID(id), let e = try self.gallery.get(id: id) else {
                     throw StudioError(.notFound, "no image with id '\(id)'")
                 }
-                return Reply.object(try Self.entryObject(e))
+                return try Reply.json(GalleryRow(entry: e))
             }
         }
         router.delete("/api/gallery/:id") { _, context in

@@ -69,8 +69,7 @@ final class GalleryTests: XCTestCase {
 }
 
 final class GalleryJSONTests: XCTestCase {
-    /// The listing's hand-built rows carry exactly GalleryEntry's Codable fields (plus `url`), so the two
-    /// cannot drift apart when a field is added.
+    /// A listing row is GalleryEntry's own encoding plus `url` (nothing dropped, nothing renamed).
     func testListingRowsMatchTheCodableEncoding() throws {
         for strength: Double? in [nil, 0.5] {
             let e = GalleryEntry(id: "ab-12", jobId: "j", created: 1.5, duration: 0.25, prompt: "p \"q\"", negativePrompt: "n",
@@ -79,8 +78,9 @@ final class GalleryJSONTests: XCTestCase {
             var expected = try XCTUnwrap(try JSONSerialization.jsonObject(with: Reply.encoder.encode(e)) as? NSDictionary)
                 .mutableCopy() as! NSMutableDictionary
             expected["url"] = "/api/images/ab-12.png"
-            let row = try JSONSerialization.data(withJSONObject: try Studio.entryObject(e), options: [.sortedKeys])
+            let row = try Reply.encoder.encode(GalleryRow(entry: e))
             XCTAssertEqual(try JSONSerialization.jsonObject(with: row) as? NSDictionary, expected)
+            XCTAssertEqual(expected["negative_prompt"] as? String, "n")   // snake_case, as the page reads it
         }
     }
 }
