@@ -36,6 +36,10 @@ public final class Gallery: @unchecked Sendable {
     let db: SQLiteDatabase
     /// Images found on start without a row (the server died between file and row) and given one again.
     public private(set) var recoveredOrphans = 0
+    private let versionLock = NSLock()
+    private var _version = 0
+    /// Changes with every added or deleted row: what a cached listing is checked against.
+    public var version: Int { versionLock.withLock { _version } }
 
     public init(dataFolder: URL) throws {
         folder = dataFolder
@@ -94,6 +98,7 @@ public final class Gallery: @unchecked Sendable {
                       .text(entry.sampler), .int(Int64(entry.width)), .int(Int64(entry.height)),
                       entry.strength.map { .double($0) } ?? .null, .text(entry.infotext)])
         }
+        versionLock.withLock { _version += 1 }
     }
 
     /// Newest first. `search` matches prompt text (case-insensitive for ASCII, as SQLite's LIKE).
@@ -127,6 +132,7 @@ public final class Gallery: @unchecked Sendable {
             try db.query("DELETE FROM images WHERE id = ?", [.text(id)])
             return found
         }
+        if existed { versionLock.withLock { _version += 1 } }
         if existed, let url = fileURL(id: id) { try? FileManager.default.removeItem(at: url) }
         return existed
     }

@@ -44,6 +44,7 @@ public final class Studio: @unchecked Sendable {
     public let models: ModelStore
     public let gallery: Gallery
     public let queue: JobQueue
+    let listingCache = ListingCache()
     private let lock = NSLock()
     private var _defaultModel: String?
 
