@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 SCRATCH="${SCRATCH_PATH:-.build}"
 CONFIG="${CONFIG:-release}"
 STEPS="${STEPS:-20}"
-REPEATS="${REPEATS:-5}"
+REPEATS="${REPEATS:-7}"
 DURATION="${DURATION:-15s}"
 BIG_MODEL="${BIG_MODEL:-}"
 load() { echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"; }
@@ -34,19 +34,8 @@ py() { python3 scripts/bench/studio_bench.py "$@"; }
 
 serve "$WORK/data"
 echo "== One built-in-model image, $STEPS steps ($REPEATS runs, seconds)"
-echo "-- via the API (warm server, POST → final event, includes PNG + gallery write)"
-py api-time "$URL" "$STEPS" "$REPEATS"
+py overhead "$URL" "$BIN" "$STEPS" "$REPEATS"
 load
-echo "-- diffuse generate (whole process: start, model load, image, PNG; median min max)"
-times=()
-for i in $(seq "$REPEATS"); do
-    s=$(date +%s.%N)
-    "$BIN" generate --prompt "a red circle" --steps "$STEPS" --seed 1 --output "$WORK/cli.png" --force >/dev/null 2>&1
-    times+=("$(echo "$(date +%s.%N) - $s" | bc)")
-done
-printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f %.3f %.3f\n", a[int((NR+1)/2)], a[1], a[NR]}'
-load
-
 
 echo "== HTTP under load (wrk, 2 threads, 200 connections, $DURATION; gallery of 100 images)"
 JOB=$(py fill "$URL" 100)
