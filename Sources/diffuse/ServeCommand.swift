@@ -79,7 +79,10 @@ struct Serve: ParsableCommand {
     func run() throws {
         let config = try makeConfiguration()
         Parallel.threads = threads ?? Parallel.coreCount
-        let studio = try Studio(config)
+        let studio: Studio
+        do { studio = try Studio(config) } catch let e as StudioError where e.param == "model" {
+            throw GenerationError("--default-model: \(e.description)")
+        } catch { throw GenerationError("server: \(errorLine(error))") }
         // The command is synchronous (ArgumentParser's root is); the server runs on Swift concurrency and NIO.
         let done = DispatchSemaphore(value: 0)
         let failure = ErrorBox()
