@@ -50,7 +50,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // The HTTP service; the only target that sees Hummingbird (the core targets stay dependency-free).
         .target(name: "DiffuseStudio", dependencies: [
-            "Diffuse", "DiffuseModels", "DiffuseSampling", "CSQLite",
+            "Diffuse", "DiffuseModels", "DiffuseSampling", "DiffuseTraining", "CSQLite",
             .product(name: "Hummingbird", package: "hummingbird"),
         ], resources: [.copy("Resources/web")], swiftSettings: lang),
         .executableTarget(name: "diffuse", dependencies: [

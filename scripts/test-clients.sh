@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Tests Diffuse Studio's compatible APIs with the real Python clients (openai, webuiapi) and the gallery's
-# kill -9 durability. Builds `diffuse`, makes a venv with the pinned versions of tests/clients/requirements.txt
-# (PyPI must be reachable), and runs tests/clients/test_clients.py; the tests start and stop their own servers
-# on free loopback ports.
+# Tests Diffuse Studio with real clients: the Python client libraries (openai, webuiapi) against its
+# compatible APIs, the gallery's kill -9 durability, and the web page in a real headless Chromium (Debian's
+# `chromium`, installed here when missing; needs root for apt-get, as .ci/run does for libsqlite3-dev).
+# Builds `diffuse`, makes a venv with the pinned versions of tests/clients/requirements.txt (PyPI must be
+# reachable), and runs tests/clients/; the tests start and stop their own servers on free loopback ports.
+# The browser test's screenshots go to $SCRATCH/artifacts (studio.png, studio-gallery.png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH="${SCRATCH_PATH:-.build}"
 VENV="${CLIENTS_VENV:-$SCRATCH/clients-venv}"
+export STUDIO_ARTIFACTS="${STUDIO_ARTIFACTS:-$PWD/$SCRATCH/artifacts}"
+
+if ! command -v chromium >/dev/null && [ -z "${CHROMIUM:-}" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 
 swift build --scratch-path "$SCRATCH" --product diffuse
 BIN="$(swift build --scratch-path "$SCRATCH" --show-bin-path)/diffuse"
@@ -17,4 +24,10 @@ if [ ! -x "$VENV/bin/pytest" ] || ! cmp -s tests/clients/requirements.txt "$VENV
     cp tests/clients/requirements.txt "$VENV/requirements.txt"
 fi
 
-DIFFUSE_BIN="$BIN" "$VENV/bin/pytest" -q tests/clients/test_clients.py "$@"
+rm -f "$STUDIO_ARTIFACTS"/studio*.png
+status=0
+DIFFUSE_BIN="$BIN" "$VENV/bin/pytest" -q tests/clients "$@" || status=$?
+for shot in "$STUDIO_ARTIFACTS"/studio*.png; do
+    if [ -f "$shot" ]; then echo "screenshot: $shot"; fi
+done
+exit "$status"

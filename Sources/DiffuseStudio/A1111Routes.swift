@@ -1,6 +1,7 @@
 // AUTOMATIC1111's `/sdapi/v1` API, enough for webuiapi, Open WebUI and SillyTavern: txt2img and img2img
-// (bare base64 PNGs with their `parameters` chunk, `info` as a JSON *string*), progress, interrupt, models,
-// samplers and options. img2img keeps the init image's size (A1111 would resize it to width × height; we do
+// (bare base64 PNGs with their `parameters` chunk, `info` as a JSON *string*), progress, interrupt, skip,
+// png-info, models, samplers and options. Skip drops the image being made and goes on with the batch (A1111
+// keeps the half-finished image; a gallery of finished images should not get it). img2img keeps the init image's size (A1111 would resize it to width × height; we do
 // not resample) and reports the size it used in `info`.
 
 import Diffuse
@@ -65,6 +66,13 @@ extension Studio {
         router.post("/sdapi/v1/interrupt") { _, _ in
             if let job = self.queue.running { self.queue.cancel(job) }
             return Reply.object([String: Any]())
+        }
+        router.post("/sdapi/v1/skip") { _, _ in
+            if let job = self.queue.running { job.requestSkip() }
+            return Reply.object([String: Any]())
+        }
+        router.post("/sdapi/v1/png-info") { request, context in
+            await Self.a1111Guarded { try await self.a1111PNGInfo(request, context) }
         }
         router.get("/sdapi/v1/sd-models") { _, _ in
             Reply.object(self.models.list().map { m -> [String: Any] in
@@ -136,6 +144,34 @@ extension Studio {
         }
         let echo = (try? JSONSerialization.jsonObject(with: raw)) ?? [String: Any]()
         return Reply.object(["images": images, "parameters": echo, "info": a1111Info(job, entries)])
+    }
+
+    /// `{"image": base64 PNG}` → the `parameters` text as `info`, the other text chunks as `items`, and the
+    /// text parsed as A1111's parse_generation_parameters does (`Prompt`, `Negative prompt`, `Size-1`, …).
+    private func a1111PNGInfo(_ request: Request, _ context: StudioContext) async throws -> Response {
+        struct Body: Decodable { var image: String? }
+        let body = try await Reply.decode(Body.self, request, context, decoder: JSONDecoder())
+        guard let text = body.image?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
+            throw StudioError(.unprocessableContent, "png-info needs image (a base64 PNG)", param: "image")
+        }
+        let png: PNGImage
+        do { png = try PNG.decode(Array(try JobParameters.decodeBase64(text))) } catch let e as PNGError {
+            throw StudioError(.badRequest, "image is not a readable PNG: \(e.description)", param: "image")
+        } catch {
+            throw StudioError(.badRequest, "image is not valid base64 (send a base64-encoded PNG)", param: "image")
+        }
+        let info = png.text("parameters") ?? ""
+        var items: [String: String] = [:]
+        for chunk in png.text where chunk.keyword != "parameters" { items[chunk.keyword] = chunk.text }
+        var parameters: [String: Any] = [:]
+        if !info.isEmpty {
+            let parsed = Infotext.parse(info)
+            parameters["Prompt"] = parsed.prompt
+            parameters["Negative prompt"] = parsed.negativePrompt
+            for p in parsed.parameters { parameters[p.key] = p.value }
+            if let size = parsed.size { (parameters["Size-1"], parameters["Size-2"]) = (String(size.width), String(size.height)) }
+        }
+        return Reply.object(["info": info, "items": items, "parameters": parameters])
     }
 
     /// `Processed.js()` as a JSON string.

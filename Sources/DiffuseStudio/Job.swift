@@ -30,6 +30,8 @@ public struct JobSnapshot: Codable, Sendable {
     public var seeds: [UInt64]
     public var images: [JobImage]
     public var error: String?
+    /// What the client should know that did not stop the job (e.g. words the model does not know).
+    public var warnings: [String]
     public var queuePosition: Int?
     public var created: Double
     public var started: Double?
@@ -43,6 +45,7 @@ public final class Job: @unchecked Sendable {
     private let lock = NSLock()
     private var state: JobSnapshot
     private var cancelFlag = false
+    private var skipFlag = false
     /// Event payloads (JSON) for replay; step events are stored without their preview image.
     private var log: [String] = []
     private var subscribers: [UUID: AsyncStream<String>.Continuation] = [:]
@@ -53,7 +56,7 @@ public final class Job: @unchecked Sendable {
         self.spec = spec
         state = JobSnapshot(id: id, status: .queued, model: spec.model.name, prompt: spec.options.prompt, step: 0,
                             totalSteps: spec.options.steps, image: 0, imageCount: spec.options.batchCount,
-                            seeds: spec.options.seeds, images: [], error: nil, queuePosition: nil,
+                            seeds: spec.options.seeds, images: [], error: nil, warnings: spec.warnings, queuePosition: nil,
                             created: created.timeIntervalSince1970, started: nil, finished: nil)
     }
 
@@ -67,6 +70,24 @@ public final class Job: @unchecked Sendable {
             guard !state.status.isFinal else { return false }
             cancelFlag = true
             return true
+        }
+    }
+
+    /// Asks the worker to drop the image being made and go on with the next one of the batch (A1111's skip).
+    @discardableResult
+    public func requestSkip() -> Bool {
+        lock.withLock {
+            guard state.status == .running else { return false }
+            skipFlag = true
+            return true
+        }
+    }
+
+    /// Whether a skip was asked for since the last call (the worker checks once per step).
+    func takeSkip() -> Bool {
+        lock.withLock {
+            defer { skipFlag = false }
+            return skipFlag
         }
     }
 

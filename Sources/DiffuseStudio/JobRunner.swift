@@ -20,11 +20,14 @@ enum JobEvents {
     static func final(_ job: Job) -> String {
         let s = job.snapshot
         var o: [String: Any] = ["type": "done", "id": s.id, "status": s.status.rawValue,
-                                "images": images(s.images), "seeds": s.seeds]
+                                "images": images(s.images), "seeds": s.seeds, "warnings": s.warnings]
         if let e = s.error { o["error"] = e }
         return json(o)
     }
 }
+
+/// Thrown from a step callback when the client skipped the image (`POST /sdapi/v1/skip`).
+struct ImageSkipped: Error {}
 
 public final class JobRunner: @unchecked Sendable {
     let models: ModelStore
@@ -40,7 +43,8 @@ public final class JobRunner: @unchecked Sendable {
     public func run(_ job: Job) {
         let started = Date()
         job.update { $0.status = .running; $0.started = started.timeIntervalSince1970; $0.queuePosition = nil }
-        job.publish(JobEvents.json(["type": "status", "status": "running", "id": job.id, "model": job.spec.model.name]))
+        job.publish(JobEvents.json(["type": "status", "status": "running", "id": job.id, "model": job.spec.model.name,
+                                    "warnings": job.spec.warnings]))
         do {
             try generate(job, started: started)
             job.update { $0.status = .succeeded }
@@ -56,9 +60,18 @@ public final class JobRunner: @unchecked Sendable {
     }
 
     private func generate(_ job: Job, started: Date) throws {
+        switch try models.load(job.spec.model) {
+        case (.stableDiffusion(let pipeline), let hash):
+            try generateStableDiffusion(job, pipeline: pipeline, hash: hash, started: started)
+        case (.trained(let model), let hash):
+            try generateTrained(job, model: model, hash: hash, started: started)
+        }
+    }
+
+    private func generateStableDiffusion(_ job: Job, pipeline: StableDiffusionPipeline, hash: String,
+                                         started: Date) throws {
         let spec = job.spec
         let o = spec.options
-        let (pipeline, hash) = try models.pipeline(for: spec.model)
         var request = try o.request(for: pipeline, initImage: spec.initImage)
         let kind = request.sampler ?? pipeline.defaultSampler
         for (index, seed) in o.seeds.enumerated() {
@@ -66,35 +79,67 @@ public final class JobRunner: @unchecked Sendable {
             request.seed = seed
             let imageStart = Date()
             job.update { $0.image = index + 1; $0.step = 0 }
-            let result = try pipeline.generate(request) { p in
-                if job.isCancelled { throw PipelineError.cancelled }
-                job.update { $0.step = p.step; $0.totalSteps = p.total }
-                var event: [String: Any] = ["type": "step", "step": p.step, "total": p.total, "image": index + 1,
-                                            "image_count": o.seeds.count,
-                                            "elapsed": Date().timeIntervalSince(started)]
-                let replay = JobEvents.json(event)
-                if spec.previewEvery > 0, p.step % spec.previewEvery == 0 || p.step == p.total {
-                    event["preview"] = Self.preview(pipeline.decodeToImage(p.denoised))  // x0 estimate: the picture shows early
-                }
-                job.publish(JobEvents.json(event), replayable: replay)
-            }
+            let generated = try Self.skippable(job) { try pipeline.generate(request) { p in
+                try Self.checkStop(job)
+                let preview = spec.previewEvery > 0 && (p.step % spec.previewEvery == 0 || p.step == p.total)
+                // x0 estimate: the picture shows early
+                publishStep(job, step: p.step, total: p.total, index: index, started: started,
+                            preview: preview ? { pipeline.decodeToImage(p.denoised) } : nil)
+            } }
+            guard let result = generated else { continue }
+            // CLIP's truncation notice, once per job (every image of the batch has the same prompt).
+            job.update { s in s.warnings += result.warnings.filter { !s.warnings.contains($0) } }
             let raster = RasterImage(unitFloats: result.image.data, width: request.width, height: request.height)
             let infotext = o.infotext(seed: seed, samplerA1111Name: kind.a1111Name, width: request.width,
                                       height: request.height, modelName: spec.model.name, modelHash: hash,
                                       clipSkip: o.clipSkip)
-            let png = try PNG.encode(raster, text: [("parameters", infotext.text)])
-            let id = UUID().uuidString.lowercased()
-            let entry = GalleryEntry(
-                id: id, jobId: job.id, created: Date().timeIntervalSince1970,
-                duration: Date().timeIntervalSince(imageStart), prompt: o.prompt, negativePrompt: o.negativePrompt,
-                model: spec.model.name, modelHash: hash, seed: seed, steps: o.steps, cfgScale: o.cfgScale,
-                sampler: kind.a1111Name, width: request.width, height: request.height, strength: o.effectiveStrength,
-                infotext: infotext.text)
-            try gallery.add(entry, png: png)
-            let image = JobImage(id: id, url: "/api/images/\(id).png", seed: seed)
-            job.update { $0.images.append(image) }
-            job.publish(JobEvents.json(["type": "image", "image": JobEvents.images([image])[0], "index": index + 1]))
+            try store(job, raster: raster, infotext: infotext, seed: seed, index: index, sampler: kind.a1111Name,
+                      hash: hash, imageStart: imageStart)
         }
+    }
+
+    /// Throws to stop the sampler: cancellation ends the job, a skip only the image being made.
+    static func checkStop(_ job: Job) throws {
+        if job.isCancelled { throw PipelineError.cancelled }
+        if job.takeSkip() { throw ImageSkipped() }
+    }
+
+    /// The image, or nil when it was skipped (the skip is announced as an event).
+    static func skippable<T>(_ job: Job, _ body: () throws -> T) throws -> T? {
+        do { return try body() } catch is ImageSkipped {
+            let s = job.snapshot
+            job.publish(JobEvents.json(["type": "skipped", "image": s.image, "seed": s.seeds[max(0, s.image - 1)]]))
+            return nil
+        }
+    }
+
+    /// A step event; `preview` (when given) makes the [H, W, 3] clean-image estimate in [0, 1].
+    func publishStep(_ job: Job, step: Int, total: Int, index: Int, started: Date, preview: (() -> Tensor)?) {
+        job.update { $0.step = step; $0.totalSteps = total }
+        var event: [String: Any] = ["type": "step", "step": step, "total": total, "image": index + 1,
+                                    "image_count": job.spec.options.seeds.count,
+                                    "elapsed": Date().timeIntervalSince(started)]
+        let replay = JobEvents.json(event)
+        if let preview { event["preview"] = Self.preview(preview()) }
+        job.publish(JobEvents.json(event), replayable: replay)
+    }
+
+    /// Stores a finished image (PNG with its `parameters` chunk, gallery row) and announces it.
+    func store(_ job: Job, raster: RasterImage, infotext: Infotext, seed: UInt64, index: Int, sampler: String,
+               hash: String, imageStart: Date) throws {
+        let o = job.spec.options
+        let png = try PNG.encode(raster, text: [("parameters", infotext.text)])
+        let id = UUID().uuidString.lowercased()
+        let entry = GalleryEntry(
+            id: id, jobId: job.id, created: Date().timeIntervalSince1970,
+            duration: Date().timeIntervalSince(imageStart), prompt: o.prompt, negativePrompt: o.negativePrompt,
+            model: job.spec.model.name, modelHash: hash, seed: seed, steps: o.steps, cfgScale: o.cfgScale,
+            sampler: sampler, width: raster.width, height: raster.height, strength: o.effectiveStrength,
+            infotext: infotext.text)
+        try gallery.add(entry, png: png)
+        let image = JobImage(id: id, url: "/api/images/\(id).png", seed: seed)
+        job.update { $0.images.append(image) }
+        job.publish(JobEvents.json(["type": "image", "image": JobEvents.images([image])[0], "index": index + 1]))
     }
 
     /// A small PNG (base64) of the decoded clean-latent estimate [H, W, 3] in [0, 1], box-filtered down to `previewSide`.

@@ -53,6 +53,8 @@ public struct JobSpec: Sendable {
     public var initImage: RasterImage?
     public var previewEvery: Int
     public var parameters: JobParameters
+    /// Things the client should know that do not stop the job (words a trained model does not know).
+    public var warnings: [String] = []
 }
 
 public struct ServerLimits: Sendable {
@@ -63,30 +65,24 @@ public struct ServerLimits: Sendable {
 }
 
 extension JobParameters {
+    /// Stable Diffusion's defaults when a request leaves steps / cfg_scale out (A1111's, not the CLI's 50 / 7.5).
+    public static let defaultSteps = 20
+    public static let defaultCFGScale = 7.0
+
     /// Checks every field; errors are 4xx `StudioError`s naming the field.
     public func validated(models: ModelStore, defaultModel: String?, limits: ServerLimits) throws -> JobSpec {
         let model = try model.map { try models.resolve($0) } ?? defaultModel.map { try models.resolve($0) }
             ?? models.defaultModel()
-        var o = GenerationOptions(prompt: prompt, modelPath: model.url.path)
-        o.negativePrompt = negativePrompt ?? ""
-        o.steps = steps ?? 20
-        o.cfgScale = cfgScale ?? 7.0
-        if let sampler { o.sampler = try Self.samplerName(sampler) }
-        if let seed {
-            guard seed >= -1 else { throw StudioError(.badRequest, "seed must be -1 (random) or between 0 and \(Int64.max) (got \(seed))", param: "seed") }
-            o.seed = seed == -1 ? nil : UInt64(seed)
+        if let previewEvery, previewEvery < 0 {
+            throw StudioError(.badRequest, "preview_every must be 0 (no previews) or more (got \(previewEvery))", param: "preview_every")
         }
+        if model.kind == .trained { return try validatedForTrained(model, store: models, limits: limits) }
+        var o = try baseOptions(model, steps: Self.defaultSteps, cfgScale: Self.defaultCFGScale, limits: limits)
+        if let sampler { o.sampler = try Self.samplerName(sampler) }
         o.width = width
         o.height = height
-        o.batchCount = batchSize ?? 1
         o.clipSkip = clipSkip
-        o.eta = eta ?? 0
         o.strength = strength
-        o.force = true   // the server names its own files; the CLI's "output exists" check does not apply
-        guard o.batchCount <= limits.maxBatch, o.batchCount >= 1 else {
-            throw StudioError(.badRequest, "batch_size must be between 1 and \(limits.maxBatch) (got \(o.batchCount))", param: "batch_size")
-        }
-        o = o.withResolvedSeed()
         // validate() reads the init image from a file, as the CLI does: hand it the upload in a temporary one.
         var image: RasterImage?
         var tmp: URL?
@@ -108,15 +104,36 @@ extension JobParameters {
         // A marker, not a path: the runner uses `initImage`; the options keep it for effectiveStrength / infotext.
         if image != nil { o.initImagePath = "init_image" }
         if let image { (o.width, o.height) = (image.width, image.height) }
+        try checkPixels(o, limits: limits)
+        return JobSpec(options: o, model: model, initImage: image,
+                       previewEvery: previewEvery ?? max(1, o.steps / 10), parameters: self)
+    }
+
+    /// The options every model shares (prompt, steps, cfg, seed, batch), seed resolved.
+    func baseOptions(_ model: ModelInfo, steps defaultSteps: Int, cfgScale defaultCFG: Double,
+                     limits: ServerLimits) throws -> GenerationOptions {
+        var o = GenerationOptions(prompt: prompt, modelPath: model.url.path)
+        o.negativePrompt = negativePrompt ?? ""
+        o.steps = steps ?? defaultSteps
+        o.cfgScale = cfgScale ?? defaultCFG
+        if let seed {
+            guard seed >= -1 else { throw StudioError(.badRequest, "seed must be -1 (random) or between 0 and \(Int64.max) (got \(seed))", param: "seed") }
+            o.seed = seed == -1 ? nil : UInt64(seed)
+        }
+        o.batchCount = batchSize ?? 1
+        o.eta = eta ?? 0
+        o.force = true   // the server names its own files; the CLI's "output exists" check does not apply
+        guard o.batchCount <= limits.maxBatch, o.batchCount >= 1 else {
+            throw StudioError(.badRequest, "batch_size must be between 1 and \(limits.maxBatch) (got \(o.batchCount))", param: "batch_size")
+        }
+        return o.withResolvedSeed()
+    }
+
+    func checkPixels(_ o: GenerationOptions, limits: ServerLimits) throws {
         let pixels = (o.width ?? 512) * (o.height ?? 512) * o.batchCount
         guard pixels <= limits.maxPixels else {
             throw StudioError(.badRequest, "width × height × batch_size must be at most \(limits.maxPixels) pixels (got \(pixels))", param: "width")
         }
-        if let previewEvery, previewEvery < 0 {
-            throw StudioError(.badRequest, "preview_every must be 0 (no previews) or more (got \(previewEvery))", param: "preview_every")
-        }
-        return JobSpec(options: o, model: model, initImage: image,
-                       previewEvery: previewEvery ?? max(1, o.steps / 10), parameters: self)
     }
 
     /// CLI names, A1111 names ("Euler a", "k_euler_a") and "… Karras" variants, case-insensitive.

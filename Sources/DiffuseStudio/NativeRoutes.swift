@@ -1,6 +1,7 @@
 // The native job API: queue a job, poll it, cancel it, follow it as server-sent events, fetch its images.
 
 import Diffuse
+import DiffuseTraining
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -89,7 +90,24 @@ extension Studio {
         router.get("/api/models") { _, _ in
             await Self.guarded {
                 let loaded = Set(self.models.loadedNames)
-                let list = self.models.list().map { ["name": $0.name, "loaded": loaded.contains($0.name)] as [String: Any] }
+                let list = self.models.list().map { m -> [String: Any] in
+                    var o: [String: Any] = ["name": m.name, "loaded": loaded.contains(m.name), "kind": m.kind.rawValue]
+                    // What the page needs to offer only settings the model honours.
+                    if m.kind == .trained {
+                        o["size"] = orNull(m.imageSize)
+                        o["samplers"] = ["ddim"]
+                        o["default_steps"] = BuiltinModel.defaultSteps
+                        o["default_cfg_scale"] = Double(BuiltinModel.defaultGuidance)
+                        o["img2img"] = false
+                        o["negative_prompt"] = false
+                    } else {
+                        o["default_steps"] = JobParameters.defaultSteps
+                        o["default_cfg_scale"] = JobParameters.defaultCFGScale
+                        o["img2img"] = true
+                        o["negative_prompt"] = true
+                    }
+                    return o
+                }
                 return Reply.object(["models": list, "default": orNull(self.defaultModel ?? self.models.list().first?.name),
                                      "samplers": SamplerNames.all.map { ["name": $0.cli, "label": $0.a1111] }])
             }

@@ -1,6 +1,7 @@
 // Diffuse Studio: the shared state of the service (models, gallery, queue, settings) and the Hummingbird
 // application that serves the native job API, the OpenAI and A1111 compatible APIs, the gallery and the page.
 
+import DiffuseTraining
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -10,8 +11,13 @@ import NIOCore
 public struct StudioConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 7860
-    public var modelsFolder: URL
+    /// nil: only the built-in model.
+    public var modelsFolder: URL?
     public var dataFolder: URL
+    /// The model for requests that name none (nil: the built-in one, else the folder's first).
+    public var defaultModel: String?
+    /// The bundled shapes model served as `builtin`; nil leaves it out.
+    public var builtinModel: URL? = BuiltinModel.bundledURL
     /// Required on every request when set (and `--listen` refuses to start without one).
     public var apiKey: String?
     public var queueCapacity = 16
@@ -20,7 +26,7 @@ public struct StudioConfiguration: Sendable {
     /// Static files of the page; nil = the ones built into the binary.
     public var assetsFolder: URL?
 
-    public init(modelsFolder: URL, dataFolder: URL) {
+    public init(modelsFolder: URL?, dataFolder: URL) {
         self.modelsFolder = modelsFolder
         self.dataFolder = dataFolder
     }
@@ -38,12 +44,14 @@ public final class Studio: @unchecked Sendable {
     public let models: ModelStore
     public let gallery: Gallery
     public let queue: JobQueue
+    let listingCache = ListingCache()
     private let lock = NSLock()
     private var _defaultModel: String?
 
     public init(_ config: StudioConfiguration) throws {
         self.config = config
-        models = ModelStore(folder: config.modelsFolder, capacity: config.loadedModels)
+        models = ModelStore(folder: config.modelsFolder, capacity: config.loadedModels, builtinURL: config.builtinModel)
+        if let name = config.defaultModel { _defaultModel = try models.resolve(name).name }
         gallery = try Gallery(dataFolder: config.dataFolder)
         let runner = JobRunner(models: models, gallery: gallery)
         queue = JobQueue(capacity: config.queueCapacity) { runner.run($0) }

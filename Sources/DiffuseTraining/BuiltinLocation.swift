@@ -2,6 +2,11 @@ import DiffuseModels
 import Foundation
 
 extension BuiltinModel {
+    /// Sampling defaults of `diffuse generate` and `diffuse serve` for this model: enough steps for clean
+    /// shapes, well under the 2 s per image the training issue asks for on 2 cores.
+    public static let defaultSteps = 20
+    public static let defaultGuidance: Float = 4
+
     /// The model `diffuse generate` uses when no --model is given: trained by `diffuse train` only on the
     /// generated shapes dataset (see MODEL_CARD.md), shipped inside Diffuse.
     public static var bundledURL: URL? {

@@ -7,9 +7,8 @@ import DiffuseTraining
 import Foundation
 
 enum BuiltinGeneration {
-    /// Enough for clean shapes and well under the 2 s per image the issue asks for on 2 cores.
-    static let defaultSteps = 20
-    static let defaultGuidance: Float = 4
+    static let defaultSteps = BuiltinModel.defaultSteps
+    static let defaultGuidance = BuiltinModel.defaultGuidance
 
     static func run(_ options: GenerationOptions, progress: (GenerationProgress) -> Void,
                     emit: (GeneratedImage) throws -> Void) throws {

@@ -9,14 +9,18 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the job API, the OpenAI / A1111 compatible APIs, the gallery and the web page.",
         discussion: """
-        Models are chosen by name from --models: each diffusers folder or .safetensors file in it is one model.
+        Models are chosen by name: `builtin` (the shapes model inside Diffuse, the default) and each diffusers
+        folder or .safetensors file in --models.
         Finished images and the gallery database live in --data. Binds 127.0.0.1 unless --listen is given;
         --listen needs an API key (--api-key or DIFFUSE_API_KEY). Stop with Ctrl-C: queued jobs are cancelled,
         the running one finishes.
         """)
 
-    @Option(help: "Folder of models (diffusers folders and .safetensors files).")
-    var models: String
+    @Option(help: "Folder of models (diffusers folders and .safetensors files); without it, only the built-in model.")
+    var models: String?
+
+    @Option(help: "Model for requests that name none (default: builtin).")
+    var defaultModel: String?
 
     @Option(help: "Folder for the gallery database and images (created if missing).")
     var data: String = "diffuse-data"
@@ -47,7 +51,7 @@ struct Serve: ParsableCommand {
 
     func makeConfiguration() throws -> StudioConfiguration {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: models, isDirectory: &isDir), isDir.boolValue else {
+        if let models, !FileManager.default.fileExists(atPath: models, isDirectory: &isDir) || !isDir.boolValue {
             throw GenerationError("--models \(models) is not a folder (give the folder that holds your models)")
         }
         guard (0...65535).contains(port) else { throw GenerationError("--port must be between 0 and 65535 (got \(port))") }
@@ -56,7 +60,8 @@ struct Serve: ParsableCommand {
         if let threads, !(1...Parallel.coreCount).contains(threads) {
             throw GenerationError("--threads must be between 1 and \(Parallel.coreCount) (got \(threads))")
         }
-        var c = StudioConfiguration(modelsFolder: URL(fileURLWithPath: models), dataFolder: URL(fileURLWithPath: data))
+        var c = StudioConfiguration(modelsFolder: models.map { URL(fileURLWithPath: $0) }, dataFolder: URL(fileURLWithPath: data))
+        c.defaultModel = defaultModel
         c.host = host ?? (listen ? "0.0.0.0" : "127.0.0.1")
         c.port = port
         let key = apiKey ?? ProcessInfo.processInfo.environment["DIFFUSE_API_KEY"]
@@ -74,7 +79,10 @@ struct Serve: ParsableCommand {
     func run() throws {
         let config = try makeConfiguration()
         Parallel.threads = threads ?? Parallel.coreCount
-        let studio = try Studio(config)
+        let studio: Studio
+        do { studio = try Studio(config) } catch let e as StudioError where e.param == "model" {
+            throw GenerationError("--default-model: \(e.description)")
+        } catch { throw GenerationError("server: \(errorLine(error))") }
         // The command is synchronous (ArgumentParser's root is); the server runs on Swift concurrency and NIO.
         let done = DispatchSemaphore(value: 0)
         let failure = ErrorBox()
@@ -82,7 +90,7 @@ struct Serve: ParsableCommand {
             do {
                 try await studio.run { port in
                     // Printed once bound, with the real port (scripts wait for this line).
-                    print("Diffuse Studio listening on http://\(config.host):\(port)/  models: \(config.modelsFolder.path)  data: \(config.dataFolder.path)")
+                    print("Diffuse Studio listening on http://\(config.host):\(port)/  models: builtin\(config.modelsFolder.map { ", " + $0.path } ?? "")  data: \(config.dataFolder.path)")
                     fflush(stdout)
                 }
             } catch { failure.error = error }

@@ -46,7 +46,7 @@ final class CompatAPITests: XCTestCase {
         defer { t.shutdown() }
         try await t.test { client in
             let models = try await client.get("/sdapi/v1/sd-models").jsonArray
-            XCTAssertEqual(models.compactMap { $0["model_name"] as? String }, ["sd1", "sd2"])
+            XCTAssertEqual(models.compactMap { $0["model_name"] as? String }, ["builtin", "sd1", "sd2"])
             XCTAssertEqual(models.last?["title"] as? String, "sd2.safetensors")
             XCTAssertFalse((models.last?["filename"] as? String ?? "/").contains("/"))   // no server paths leak
             let samplers = try await client.get("/sdapi/v1/samplers").jsonArray.compactMap { $0["name"] as? String }

@@ -67,3 +67,51 @@ final class GalleryTests: XCTestCase {
         XCTAssertEqual(try g.db.query("PRAGMA journal_mode").first?.first, .text("wal"))
     }
 }
+
+final class GalleryJSONTests: XCTestCase {
+    /// Listings are cached between writes: every add and delete must show in the next listing.
+    func testCachedListingFollowsAddsAndDeletes() async throws {
+        let t = try TestStudio()
+        defer { t.shutdown() }
+        try await t.test { client in
+            func listing(_ query: String = "") async throws -> (Int, [String]) {
+                let r = try await client.get("/api/gallery\(query)")
+                return (r.json["total"] as? Int ?? -1, (r.json["images"] as? [[String: Any]] ?? []).compactMap { $0["prompt"] as? String })
+            }
+            let empty = try await listing()
+            XCTAssertEqual(empty.0, 0)
+            var ids: [String] = []
+            for prompt in ["first", "second"] {
+                let r = try await client.post("/api/jobs", json: ["prompt": prompt, "steps": 1, "sampler": "euler"])
+                ids += try await waitForJob(t.studio, r.json["id"] as? String ?? "").images.map(\.id)
+                let now = try await listing()
+                XCTAssertEqual(now.1.first, prompt)
+                let again = try await listing()   // served from the cache: the same
+                XCTAssertEqual(again.1, now.1)
+            }
+            let searched = try await listing("?q=sec")
+            XCTAssertEqual(searched.1, ["second"])
+            _ = try await client.delete("/api/gallery/\(ids[1])")
+            let afterDelete = try await listing()
+            XCTAssertEqual(afterDelete.0, 1)
+            XCTAssertEqual(afterDelete.1, ["first"])
+            let searchedAfter = try await listing("?q=sec")
+            XCTAssertEqual(searchedAfter.1, [])
+        }
+    }
+
+    /// A listing row is GalleryEntry's own encoding plus `url` (nothing dropped, nothing renamed).
+    func testListingRowsMatchTheCodableEncoding() throws {
+        for strength: Double? in [nil, 0.5] {
+            let e = GalleryEntry(id: "ab-12", jobId: "j", created: 1.5, duration: 0.25, prompt: "p \"q\"", negativePrompt: "n",
+                                 model: "m", modelHash: "h", seed: UInt64.max, steps: 3, cfgScale: 7, sampler: "Euler a",
+                                 width: 64, height: 32, strength: strength, infotext: "i")
+            var expected = try XCTUnwrap(try JSONSerialization.jsonObject(with: Reply.encoder.encode(e)) as? NSDictionary)
+                .mutableCopy() as! NSMutableDictionary
+            expected["url"] = "/api/images/ab-12.png"
+            let row = try Reply.encoder.encode(GalleryRow(entry: e))
+            XCTAssertEqual(try JSONSerialization.jsonObject(with: row) as? NSDictionary, expected)
+            XCTAssertEqual(expected["negative_prompt"] as? String, "n")   // snake_case, as the page reads it
+        }
+    }
+}

@@ -66,7 +66,7 @@ final class JobAPITests: XCTestCase {
     func testPreviewsAreSentEveryKSteps() async throws {
         let t = try TestStudio()
         defer { t.shutdown() }
-        let spec = try JobParameters(prompt: "p").validated(models: t.studio.models, defaultModel: nil, limits: ServerLimits())
+        let spec = try JobParameters(prompt: "p").validated(models: t.studio.models, defaultModel: "sd1", limits: ServerLimits())
         var s = spec
         s.options.steps = 6
         s.options.sampler = "euler"

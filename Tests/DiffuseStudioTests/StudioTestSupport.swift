@@ -10,13 +10,15 @@ import NIOPosix
 import ServiceLifecycle
 import XCTest
 
-/// A Studio over a temporary models folder (links to the tiny fixture models sd1 and sd2.safetensors) and a
-/// temporary data folder; `shutdown()` stops its worker and removes both.
+/// A Studio over a temporary models folder (links to the tiny fixture models sd1 and sd2.safetensors), the
+/// built-in model, and a temporary data folder; `shutdown()` stops its worker and removes both. Requests that
+/// name no model get sd1 (fast 32×32 images) unless `defaultModel` says otherwise (nil: the server's own
+/// default, the built-in model).
 final class TestStudio {
     let root: URL
     let studio: Studio
 
-    init(apiKey: String? = nil, queueCapacity: Int = 16, data: URL? = nil) throws {
+    init(apiKey: String? = nil, queueCapacity: Int = 16, data: URL? = nil, defaultModel: String? = "sd1") throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("studio-test-\(UUID().uuidString)")
         let models = root.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
@@ -27,6 +29,7 @@ final class TestStudio {
         var config = StudioConfiguration(modelsFolder: models, dataFolder: data ?? root.appendingPathComponent("data"))
         config.apiKey = apiKey
         config.queueCapacity = queueCapacity
+        config.defaultModel = defaultModel
         studio = try Studio(config)
     }
 

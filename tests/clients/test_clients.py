@@ -30,8 +30,11 @@ KEY = "test-key-123"
 class Server:
     """`diffuse serve` on a free port; stopped with SIGTERM (graceful) or SIGKILL."""
 
-    def __init__(self, data: pathlib.Path, models: pathlib.Path, api_key: str | None = KEY):
-        cmd = [os.environ["DIFFUSE_BIN"], "serve", "--models", str(models), "--data", str(data), "--port", "0"]
+    def __init__(self, data: pathlib.Path, models: pathlib.Path | None, api_key: str | None = KEY):
+        cmd = [os.environ["DIFFUSE_BIN"], "serve", "--data", str(data), "--port", "0"]
+        if models:
+            # Requests that name no model get the fast 32x32 fixture, not the built-in default.
+            cmd += ["--models", str(models), "--default-model", "sd1"]
         if api_key:
             cmd += ["--api-key", api_key]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -125,7 +128,7 @@ def test_webuiapi_txt2img_and_img2img(webui):
 
 def test_webuiapi_models_samplers_options(webui):
     titles = webui.util_get_model_names()
-    assert [t.split(" ")[0] for t in titles] == ["sd1", "sd2.safetensors"]
+    assert [t.split(" ")[0] for t in titles] == ["builtin", "sd1", "sd2.safetensors"]
     assert "Euler a" in webui.util_get_sampler_names()
     webui.util_set_model("sd2", find_closest=True)
     assert webui.util_get_current_model().startswith("sd2")
@@ -152,6 +155,31 @@ def test_webuiapi_progress_and_interrupt(server, webui):
             break
         time.sleep(0.02)
     assert status == "cancelled"
+
+
+def test_webuiapi_with_only_the_builtin_model():
+    """`diffuse serve` without --models: the built-in shapes model, through webuiapi (txt2img, png-info, skip)."""
+    s = Server(pathlib.Path(tempfile.mkdtemp(prefix="diffuse-builtin-")), None, api_key=None)
+    try:
+        api = webuiapi.WebUIApi(host="127.0.0.1", port=s.port, sampler="DDIM", steps=4)
+        assert [t.split(" ")[0] for t in api.util_get_model_names()] == ["builtin"]
+        # webuiapi sends eta=1.0 by default; the built-in model samples with η = 0 only and says so.
+        with pytest.raises(RuntimeError, match="eta"):
+            api.txt2img(prompt="a red circle", width=64, height=64, seed=5)
+        r = api.txt2img(prompt="a red circle", width=64, height=64, seed=5, eta=0)
+        assert r.image.size == (64, 64)
+        text = parameters(r.image)
+        assert "Sampler: DDIM" in text and "Model: builtin" in text and "Seed: 5" in text
+        assert r.info["sd_model_name"] == "builtin"
+        with pytest.raises(RuntimeError, match="64x64"):
+            api.txt2img(prompt="a red circle", width=512, height=512, eta=0)
+
+        info = api.png_info(r.image)
+        assert info.info == text
+        assert info.parameters["Prompt"] == "a red circle" and info.parameters["Seed"] == "5"
+        assert api.skip() == {}   # nothing running: a no-op, as in A1111
+    finally:
+        s.stop()
 
 
 # ---- Gallery durability ----------------------------------------------------------------------------------

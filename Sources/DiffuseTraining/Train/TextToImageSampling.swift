@@ -59,6 +59,13 @@ public struct BuiltinModel {
     /// One image [1, 3, S, S] in [−1, 1] for `prompt`. Noise from TrainingRNG(seed).
     public func generate(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4,
                          onStep: (Int) -> Void = { _ in }) -> Tensor {
+        sample(prompt: prompt, seed: seed, steps: steps, guidance: guidance, progress: { onStep($0.step) })
+    }
+
+    /// `generate` with the state after each step, for live previews; a throwing `progress` stops it
+    /// (cancellation). Reading `denoised` costs one pass over the image, nothing is computed when it is not read.
+    public func sample(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4,
+                       progress: (BuiltinSamplingStep) throws -> Void) rethrows -> Tensor {
         let s = config.model.imageSize
         var rng = TrainingRNG(seed: seed)
         var x = rng.normals([1, 3, s, s])
@@ -71,10 +78,28 @@ public struct BuiltinModel {
             let next = schedule.ddimStep(sample: x, modelOutput: guided, timestep: t,
                                          previous: i + 1 < timesteps.count ? timesteps[i + 1] : -1,
                                          prediction: config.prediction)
+            try progress(BuiltinSamplingStep(step: i + 1, total: timesteps.count, sample: x, modelOutput: guided,
+                                             timestep: t, schedule: schedule, prediction: config.prediction))
             x = next
-            onStep(i + 1)
         }
         return x
+    }
+}
+
+/// One finished DDIM step of `BuiltinModel.generate`: the input sample x_t and the guided model output.
+public struct BuiltinSamplingStep {
+    /// 1-based.
+    public let step: Int
+    public let total: Int
+    let sample: Tensor
+    let modelOutput: Tensor
+    let timestep: Int
+    let schedule: NoiseScheduleTable
+    let prediction: PredictionType
+
+    /// The clean-image estimate x̂0 of this step [1, 3, S, S] in [−1, 1] (clamped as the DDIM step clamps it).
+    public var denoised: Tensor {
+        schedule.ddimPredictedOriginal(sample: sample, modelOutput: modelOutput, timestep: timestep, prediction: prediction)
     }
 }
 
@@ -83,6 +108,15 @@ extension NoiseScheduleTable {
     public func ddimTimesteps(steps: Int) -> [Int] {
         let n = min(max(steps, 1), count), stride = count / n
         return (0..<n).map { $0 * stride }.reversed()
+    }
+
+    /// x̂0 of a DDIM step at `t`, clamped to [−1, 1]: the same formula `ddimStep` uses.
+    public func ddimPredictedOriginal(sample: Tensor, modelOutput: Tensor, timestep t: Int,
+                                      prediction: PredictionType) -> Tensor {
+        let a = alphasCumprod[t], sa = a.squareRoot(), s1 = (1 - a).squareRoot()
+        return zipMap(sample, modelOutput) { xt, o in
+            min(max(prediction == .epsilon ? (xt - s1 * o) / sa : sa * xt - s1 * o, -1), 1)
+        }
     }
 
     /// One DDIM step (η = 0, clip_sample to [−1, 1], set_alpha_to_one): x_t → x_prev (`previous` < 0: the end).

@@ -16,7 +16,7 @@ async function api(path, options = {}) {
 function settings() {
   const p = {};
   for (const el of form.elements) {
-    if (!el.name || el.value === "") continue;
+    if (!el.name || el.value === "" || el.disabled) continue;
     p[el.name] = el.type === "number" ? Number(el.value) : el.value;
   }
   return p;
@@ -57,6 +57,7 @@ async function generate() {
   $("generate").disabled = true;
   $("cancel").disabled = false;
   $("live-error").textContent = "";
+  $("live-warning").textContent = "";
   $("live-step").textContent = "queued";
   try {
     const done = await runJob(settings(), (e) => {
@@ -66,6 +67,7 @@ async function generate() {
     });
     $("live-step").textContent = `${done.status} · seeds ${done.seeds.join(", ")}`;
     if (done.error) $("live-error").textContent = done.error;
+    if (done.warnings?.length) $("live-warning").textContent = done.warnings.join(" ");
     for (const im of done.images) {
       $("live-image").src = im.url;
       $("results").prepend(figure(im.url, `seed ${im.seed}`));
@@ -137,6 +139,8 @@ function openDetail(e) {
 
 function useSettings() {
   const e = selected;
+  form.elements.model.value = e.model;
+  applyModel(e.model);
   applySettings({ prompt: e.prompt, negative_prompt: e.negative_prompt, model: e.model, steps: e.steps,
                   cfg_scale: e.cfg_scale, seed: e.seed, width: e.width, height: e.height });
   const s = [...form.elements.sampler.options].find((o) => o.text === e.sampler);
@@ -150,10 +154,32 @@ function show(view) {
   if (view === "gallery") loadGallery().catch((err) => { $("gallery-items").textContent = err.message; });
 }
 
+// Offers only what the chosen model honours (the built-in model: DDIM, one size, no negative prompt) and
+// its default steps / CFG, so a request from the form is not refused.
+const models = {};
+function applyModel(name) {
+  const m = models[name];
+  if (!m) return;
+  form.elements.steps.value = m.default_steps;
+  form.elements.cfg_scale.value = m.default_cfg_scale;
+  form.elements.negative_prompt.disabled = !m.negative_prompt;
+  for (const side of ["width", "height"]) {
+    form.elements[side].disabled = Boolean(m.size);
+    form.elements[side].placeholder = m.size ? String(m.size) : "model";
+  }
+  for (const o of form.elements.sampler.options) o.disabled = Boolean(m.samplers) && o.value !== "" && !m.samplers.includes(o.value);
+  if (form.elements.sampler.selectedOptions[0]?.disabled) form.elements.sampler.value = "";
+}
+
 async function init() {
   const info = await api("/api/models");
-  for (const m of info.models) form.elements.model.add(new Option(m.name, m.name, false, m.name === info.default));
   for (const s of info.samplers) form.elements.sampler.add(new Option(s.label, s.name));
+  for (const m of info.models) {
+    models[m.name] = m;
+    form.elements.model.add(new Option(m.name, m.name, false, m.name === info.default));
+  }
+  applyModel(form.elements.model.value);
+  form.elements.model.addEventListener("change", () => applyModel(form.elements.model.value));
   for (const key of AXES) { $("x-key").add(new Option(key, key)); $("y-key").add(new Option(key, key)); }
   $("y-key").add(new Option("(none)", ""), 0);
   $("y-key").value = "";
