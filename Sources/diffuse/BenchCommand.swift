@@ -69,7 +69,8 @@ struct Bench: ParsableCommand {
                          f.runs.map { String(format: "%.3f", $0) }.joined(separator: " ")))
         }
         var json: [String: Any] = ["impl": "diffuse", "size": size, "batch": batch, "threads": Parallel.threads,
-                                   "peak_rss_bytes": Diffuse.Bench.peakRSS()]
+                                   "peak_rss_bytes": Diffuse.Bench.peakRSS(),
+                                   "estimated_peak_bytes": MemoryEstimate.estimate(checkpoint, width: size, height: size, batch: batch).peakBytes]
         for f in figures { json[f.component] = f.median }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))

@@ -44,6 +44,7 @@ public enum Bench {
             try record("load") { _ = try StableDiffusionPipeline(contentsOf: model) }
         }
         let pipe = try StableDiffusionPipeline(contentsOf: model)
+        try MemoryEstimate.check(pipe.checkpoint, width: s.size, height: s.size, batch: s.batch)
         var rng = TorchGenerator(seed: 0)
         let latent = s.size / pipe.vaeScaleFactor
         let hidden = pipe.checkpoint.textConfig.hiddenSize
