@@ -63,6 +63,8 @@ struct Bench: ParsableCommand {
         guard checkpoint.family == .sd1, checkpoint.unetConfig.blockOutChannels == [320, 640, 1280, 1280] else {
             throw GenerationError("\(model) is not an SD 1.5-architecture model; make one with `diffuse bench --write-model DIR`")
         }
+        // Before the table header: a refused size prints only its error line.
+        try MemoryEstimate.check(checkpoint, width: size, height: size, batch: batch)
         print("component   median s   runs")
         let figures = try Diffuse.Bench.run(model: URL(fileURLWithPath: model), s) { f in
             print(String(format: "%-10@ %9.3f   %@", f.component as NSString, f.median,
