@@ -73,7 +73,7 @@ struct Bench: ParsableCommand {
         var json: [String: Any] = ["impl": "diffuse", "size": size, "batch": batch, "threads": Parallel.threads,
                                    "peak_rss_bytes": Diffuse.Bench.peakRSS(),
                                    "estimated_peak_bytes": MemoryEstimate.estimate(checkpoint, width: size, height: size, batch: batch).peakBytes]
-        for f in figures { json[f.component] = f.median }
+        for f in figures { json[f.component] = f.median; json[f.component + "_cpu"] = f.cpuMedian }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }

@@ -39,6 +39,9 @@ for o, t in zip(ours, theirs):
         if k in o and k in t:
             ro, rt = o["peak_rss_bytes"] / 2**30, t["peak_rss_bytes"] / 2**30
             print(f"{k:<10} {o[k]:10.3f} {t[k]:12.3f} {o[k]/t[k]:7.2f} {ro:11.2f}G {rt:13.2f}G")
+            if k + "_cpu" in o and k + "_cpu" in t:
+                oc, tc = o[k + "_cpu"], t[k + "_cpu"]
+                print(f"{k + ' cpu':<10} {oc:10.3f} {tc:12.3f} {oc/tc:7.2f}   (CPU seconds, all threads)")
 print(json.dumps({"diffuse": ours, "diffusers": theirs}))
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
