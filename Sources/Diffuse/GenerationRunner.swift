@@ -94,6 +94,9 @@ extension GenerationOptions {
         guard r.width % factor == 0, r.height % factor == 0 else {
             throw GenerationError("width and height must be multiples of \(factor) for this model (got \(r.width)x\(r.height))")
         }
+        // Before anything is allocated: refuse a size that cannot fit (guidance runs the UNet at batch 2).
+        try MemoryEstimate.check(pipeline.checkpoint, width: r.width, height: r.height,
+                                 batch: r.guidanceScale > 1 ? 2 : 1, img2img: initImage != nil)
         return r
     }
 

@@ -7,15 +7,23 @@ import Foundation
 // Both products run on the GEMM micro-kernel in transposed form, Sᵀ = K·Qᵀ and Oᵀ = Vᵀ·Pᵀ:
 //   - the scores come out as [keys][16 queries] panels, which is exactly the packed-B layout the second
 //     product reads, so P is never repacked, and the softmax runs down columns with SIMD over queries;
-//   - the head dim (40/80/160 in SD) becomes the M side of Oᵀ, padded only to a multiple of 6.
-// K and Vᵀ are packed once per head, Q once per query block.
+//   - the head dim (40/80/160 in SD) becomes the M side of Oᵀ, padded only to a multiple of the tile's rows.
+// K and Vᵀ are packed once per head, Q once per query block. Both products run on `GemmTile.active` (12×32
+// on AVX-512): every score and output element is the same FMA chain whatever the tile (one K block each),
+// so the result does not depend on the tile.
 
-/// Queries per block (a multiple of the micro-kernel's 16 columns) and keys per block (a multiple of 6).
+/// Queries per block (a multiple of both tiles' 16 / 32 columns) and keys per block (of their 6 / 12 rows).
+
 let attnQueryBlock = 64, attnKeyBlock = 192
 
 /// q [B, Lq, H·D], k and v [B, Lk, H·D] → [B, Lq, H·D]. Scale 1/√D; `causal` masks keys after the query
 /// (CLIP's text transformer).
 public func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool = false) -> Tensor {
+    attention(q: q, k: k, v: v, heads: heads, causal: causal, tile: .active)
+}
+
+/// The same on a chosen tile (tests compare both).
+func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool, tile: GemmTile) -> Tensor {
     let (b, lq, hd) = (q.shape[0], q.shape[1], q.shape[2])
     let lk = k.shape[1]
     let d = hd / heads
@@ -27,7 +35,7 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool 
     q.withUnsafe { qp in k.withUnsafe { kp in v.withUnsafe { vp in out.withUnsafeMutable { op in
         let qb = qp.baseAddress!, kb = kp.baseAddress!, vb = vp.baseAddress!, ob = op.baseAddress!
         Parallel.forRange(b * heads * groups) { tasks in
-            let ws = AttentionWorkspace(lk: lk, d: d)
+            let ws = AttentionWorkspace(lk: lk, d: d, tile: tile)
             defer { ws.deallocate() }
             var packedHead = -1
             for task in tasks {
@@ -51,35 +59,38 @@ public func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, causal: Bool 
 /// One thread's buffers for attention over one head at a time.
 private struct AttentionWorkspace {
     let lk: Int, d: Int, dPad: Int, keyBlocks: Int
-    let packK: UnsafeMutablePointer<Float>   // A panels of K: [lk/6][d][6]
-    let packV: UnsafeMutablePointer<Float>   // per key block, A panels of Vᵀ: [block][d/6][kbn][6]
-    let packQ: UnsafeMutablePointer<Float>   // B panels of Q: [qb/16][d][16]
-    let s: UnsafeMutablePointer<Float>       // Sᵀ, then P, as B panels: [qb/16][kbn][16]
+    let tile: GemmTile, mr: Int, nr: Int     // mr × nr: 6×16 (AVX2) or 12×32 (AVX-512)
+    let packK: UnsafeMutablePointer<Float>   // A panels of K: [lk/mr][d][mr]
+    let packV: UnsafeMutablePointer<Float>   // per key block, A panels of Vᵀ: [block][d/mr][kbn][mr]
+    let packQ: UnsafeMutablePointer<Float>   // B panels of Q: [qb/nr][d][nr]
+    let s: UnsafeMutablePointer<Float>       // Sᵀ, then P, as B panels: [qb/nr][kbn][nr]
     let ot: UnsafeMutablePointer<Float>      // Oᵀ [dPad][qb]
-    let rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>
+    let rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>, corr: UnsafeMutablePointer<Float>
 
-    init(lk: Int, d: Int) {
-        self.lk = lk; self.d = d
-        dPad = roundUp(d, gemmMR)
+    init(lk: Int, d: Int, tile: GemmTile) {
+        self.lk = lk; self.d = d; self.tile = tile
+        mr = tile.mr; nr = tile.nr
+        dPad = roundUp(d, mr)
         keyBlocks = (lk + attnKeyBlock - 1) / attnKeyBlock
-        packK = .allocate(capacity: roundUp(lk, gemmMR) * d)
+        packK = .allocate(capacity: roundUp(lk, mr) * d)
         packV = .allocate(capacity: keyBlocks * dPad * attnKeyBlock)
         packQ = .allocate(capacity: attnQueryBlock * d)
         s = .allocate(capacity: attnKeyBlock * attnQueryBlock)
         ot = .allocate(capacity: dPad * attnQueryBlock)
         rowMax = .allocate(capacity: attnQueryBlock)
         rowSum = .allocate(capacity: attnQueryBlock)
+        corr = .allocate(capacity: attnQueryBlock)
     }
 
     func deallocate() {
-        for p in [packK, packV, packQ, s, ot, rowMax, rowSum] { p.deallocate() }
+        for p in [packK, packV, packQ, s, ot, rowMax, rowSum, corr] { p.deallocate() }
     }
 
     func packKeysValues(k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int) {
-        packPanels(RowMajorSource(base: k, ld: ld), rows: 0, count: lk, width: gemmMR, k: 0, kc: d, into: packK)
+        packPanels(RowMajorSource(base: k, ld: ld), rows: 0, count: lk, width: mr, k: 0, kc: d, into: packK)
         for blk in 0..<keyBlocks {
             let j0 = blk * attnKeyBlock, kbn = min(attnKeyBlock, lk - j0)
-            packPanels(KMajorSource(base: v, ld: ld), rows: 0, count: d, width: gemmMR, k: j0, kc: kbn,
+            packPanels(KMajorSource(base: v, ld: ld), rows: 0, count: d, width: mr, k: j0, kc: kbn,
                        into: packV + blk * dPad * attnKeyBlock)
         }
     }
@@ -87,27 +98,33 @@ private struct AttentionWorkspace {
     /// Queries q0 ..< q0 + qn of one head: q and out point at the block's first row, row stride ld.
     func queryBlock(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ld: Int, q0: Int, qn: Int,
                     scale: Float, causal: Bool) {
-        let panels = (qn + gemmNR - 1) / gemmNR
-        packPanels(RowMajorSource(base: q, ld: ld), rows: 0, count: qn, width: gemmNR, k: 0, kc: d, into: packQ)
-        rowMax.update(repeating: -.infinity, count: panels * gemmNR)
-        rowSum.update(repeating: 0, count: panels * gemmNR)
+        let panels = (qn + nr - 1) / nr
+        packPanels(RowMajorSource(base: q, ld: ld), rows: 0, count: qn, width: nr, k: 0, kc: d, into: packQ)
+        rowMax.update(repeating: -.infinity, count: panels * nr)
+        rowSum.update(repeating: 0, count: panels * nr)
         // Causal: blocks wholly after the block's last query are skipped (the rest is masked); blocks keep
         // their full size because Vᵀ was packed per full block.
         let keyEnd = causal ? min(lk, q0 + qn) : lk
         for blk in 0..<((keyEnd + attnKeyBlock - 1) / attnKeyBlock) {
             let j0 = blk * attnKeyBlock, kbn = min(attnKeyBlock, lk - j0)
             for p in 0..<panels {
-                // Sᵀ[kbn, 16] = K_blk · Q_panelᵀ
-                macroKernel(mc: kbn, nc: gemmNR, kc: d, a: packK + j0 * d, b: packQ + p * gemmNR * d,
-                            c: s + p * kbn * gemmNR, ldc: gemmNR, accumulate: false)
-                if causal { maskFutureKeys(s + p * kbn * gemmNR, keys: j0..<(j0 + kbn), firstQuery: q0 + p * gemmNR) }
-                let corr = onlineSoftmax(s + p * kbn * gemmNR, keys: kbn, max: rowMax + p * gemmNR,
-                                         sum: rowSum + p * gemmNR, scale: scale)
-                if blk > 0 { rescaleColumns(ot + p * gemmNR, rows: d, ld: attnQueryBlock, by: corr) }
+                // Sᵀ[kbn, nr] = K_blk · Q_panelᵀ
+                let sp = s + p * kbn * nr
+                macroKernel(mc: kbn, nc: nr, kc: d, a: packK + j0 * d, b: packQ + p * nr * d,
+                            c: sp, ldc: nr, tile: tile, accumulate: false)
+                if causal { maskFutureKeys(sp, keys: j0..<(j0 + kbn), firstQuery: q0 + p * nr, nr: nr) }
+                for g in stride(from: 0, to: nr, by: 16) {
+                    softmaxShift(sp + g, keys: kbn, ld: nr, max: rowMax + p * nr + g, corr: corr + g, scale: scale)
+                }
+                exactExpInPlace(sp, count: kbn * nr)
+                for g in stride(from: 0, to: nr, by: 16) {
+                    softmaxSum(sp + g, keys: kbn, ld: nr, sum: rowSum + p * nr + g, corr: corr + g)
+                    if blk > 0 { rescaleColumns(ot + p * nr + g, rows: d, ld: attnQueryBlock, by: corr + g) }
+                }
             }
             // Oᵀ[d, qn] (+)= Vᵀ_blk · P_blk
-            macroKernel(mc: d, nc: panels * gemmNR, kc: kbn, a: packV + blk * dPad * attnKeyBlock, b: s,
-                        c: ot, ldc: attnQueryBlock, accumulate: blk > 0)
+            macroKernel(mc: d, nc: panels * nr, kc: kbn, a: packV + blk * dPad * attnKeyBlock, b: s,
+                        c: ot, ldc: attnQueryBlock, tile: tile, accumulate: blk > 0)
         }
         for i in 0..<qn {
             let inv = 1 / rowSum[i], o = out + i * ld
@@ -116,51 +133,57 @@ private struct AttentionWorkspace {
     }
 }
 
-/// Sets Sᵀ[j, c] to −∞ where key j0 + j comes after query firstQuery + c.
+/// Sets Sᵀ[j, c] to −∞ where key j0 + j comes after query firstQuery + c (nr columns per row).
 @inline(__always)
-private func maskFutureKeys(_ s: UnsafeMutablePointer<Float>, keys: Range<Int>, firstQuery: Int) {
+private func maskFutureKeys(_ s: UnsafeMutablePointer<Float>, keys: Range<Int>, firstQuery: Int, nr: Int) {
     for (j, key) in keys.enumerated() {
-        for c in 0..<gemmNR where key > firstQuery + c { s[j * gemmNR + c] = -.infinity }
+        for c in 0..<nr where key > firstQuery + c { s[j * nr + c] = -.infinity }
     }
 }
 
-/// One key block of the online softmax for a panel of 16 queries (columns of s [keys][16]): updates the
-/// running max and sum, replaces s by exp((s − max)·scale), and returns the factor exp((oldMax − max)·scale)
-/// by which earlier partial outputs must be multiplied.
+/// One key block of the online softmax for 16 query columns of s [keys][ld], first half: updates the
+/// running max, replaces s by (s − max)·scale (exp follows over the whole panel), and writes the factor
+/// exp((oldMax − max)·scale) by which earlier partial outputs and sums must be multiplied.
 @inline(__always)
-private func onlineSoftmax(_ s: UnsafeMutablePointer<Float>, keys: Int, max mx: UnsafeMutablePointer<Float>,
-                           sum: UnsafeMutablePointer<Float>, scale: Float) -> (SIMD8<Float>, SIMD8<Float>) {
+private func softmaxShift(_ s: UnsafeMutablePointer<Float>, keys: Int, ld: Int, max mx: UnsafeMutablePointer<Float>,
+                          corr: UnsafeMutablePointer<Float>, scale: Float) {
     var m0 = load8f(mx), m1 = load8f(mx + 8)
     let old0 = m0, old1 = m1
     for j in 0..<keys {
-        m0 = laneMax(m0, load8f(s + j * gemmNR)); m1 = laneMax(m1, load8f(s + j * gemmNR + 8))
+        m0 = laneMax(m0, load8f(s + j * ld)); m1 = laneMax(m1, load8f(s + j * ld + 8))
     }
     var c0 = SIMD8<Float>(), c1 = SIMD8<Float>()
     for i in 0..<8 {
         c0[i] = old0[i] == -.infinity ? 0 : Foundation.exp((old0[i] - m0[i]) * scale)
         c1[i] = old1[i] == -.infinity ? 0 : Foundation.exp((old1[i] - m1[i]) * scale)
     }
-    var l0 = load8f(sum) * c0, l1 = load8f(sum + 8) * c1
     let sc = SIMD8<Float>(repeating: scale)
     for j in 0..<keys {
-        let row = s + j * gemmNR
+        let row = s + j * ld
         store8f(row, (load8f(row) - m0) * sc); store8f(row + 8, (load8f(row + 8) - m1) * sc)
     }
-    exactExpInPlace(s, count: keys * gemmNR)
-    for j in 0..<keys {
-        l0 += load8f(s + j * gemmNR); l1 += load8f(s + j * gemmNR + 8)
-    }
     store8f(mx, m0); store8f(mx + 8, m1)
+    store8f(corr, c0); store8f(corr + 8, c1)
+}
+
+/// Second half, after the exp: sum = sum · corr + Σ_keys p, in key order.
+@inline(__always)
+private func softmaxSum(_ s: UnsafeMutablePointer<Float>, keys: Int, ld: Int, sum: UnsafeMutablePointer<Float>,
+                        corr: UnsafeMutablePointer<Float>) {
+    var l0 = load8f(sum) * load8f(corr), l1 = load8f(sum + 8) * load8f(corr + 8)
+    for j in 0..<keys {
+        l0 += load8f(s + j * ld); l1 += load8f(s + j * ld + 8)
+    }
     store8f(sum, l0); store8f(sum + 8, l1)
-    return (c0, c1)
 }
 
 /// Oᵀ[:, 0..<16] *= corr, for the 16 query columns starting at `ot`.
 @inline(__always)
-private func rescaleColumns(_ ot: UnsafeMutablePointer<Float>, rows: Int, ld: Int, by corr: (SIMD8<Float>, SIMD8<Float>)) {
+private func rescaleColumns(_ ot: UnsafeMutablePointer<Float>, rows: Int, ld: Int, by corr: UnsafeMutablePointer<Float>) {
+    let c0 = load8f(corr), c1 = load8f(corr + 8)
     for r in 0..<rows {
         let p = ot + r * ld
-        store8f(p, load8f(p) * corr.0); store8f(p + 8, load8f(p + 8) * corr.1)
+        store8f(p, load8f(p) * c0); store8f(p + 8, load8f(p + 8) * c1)
     }
 }
 

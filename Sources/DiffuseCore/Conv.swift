@@ -33,16 +33,20 @@ public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1
                 Im2colSource(x: xb + i * c * h * wd, c: c, h: h, w: wd, kh: kh, kw: kw, stride: stride, pad: padding, wo: wo)
             }
             let a = WeightSource(w: w, ld: ck)
-            if n > 1 && p % GemmTile.active.nr == 0 {
+            if n > 1 {
                 // All images as one GEMM (columns image by image): the weights are packed once per call,
-                // which matters at low resolution where each weight is used for few pixels.
-                let out = ImageColumns(columns: p, stride: o * p)
+                // which matters at low resolution where each weight is used for few pixels. Each image's
+                // columns are padded to whole tiles (4×4 = 16 pixels against 32-wide tiles at the UNet's
+                // lowest level): the padding costs what a partial tile per image cost anyway.
+                let pPad = roundUp(p, GemmTile.active.nr)
+                let out = ImageColumns(columns: pPad, stride: o * p, valid: p)
                 if pointwise {
-                    let src = ImageBatchSource(images: (0..<n).map { KMajorSource(base: xb + $0 * c * p, ld: p) }, rowsPerImage: p)
-                    gemmParallel(m: o, n: n * p, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
+                    let src = ImageBatchSource(images: (0..<n).map { KMajorSource(base: xb + $0 * c * p, ld: p) },
+                                               rowsPerImage: pPad, validRows: p)
+                    gemmParallel(m: o, n: n * pPad, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
                 } else {
-                    let src = ImageBatchSource(images: (0..<n).map(image), rowsPerImage: p)
-                    gemmParallel(m: o, n: n * p, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
+                    let src = ImageBatchSource(images: (0..<n).map(image), rowsPerImage: pPad, validRows: p)
+                    gemmParallel(m: o, n: n * pPad, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
                 }
                 return
             }

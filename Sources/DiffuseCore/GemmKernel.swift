@@ -1,3 +1,4 @@
+import CDiffuseCPU
 import Dispatch
 
 // The GEMM engine: a register-tiled SIMD micro-kernel over packed panels, with Goto/BLIS-style cache
@@ -32,6 +33,12 @@ struct RowMajorSource: PanelSource {
 
     @inline(__always)
     func pack(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
+        diffuse_pack_f32_panel(base + r0 * ld + p0, ld, count, width, kc, dst)   // 8×8 register transposes
+        zeroPadColumns(count: count, width: width, kc: kc, dst)
+    }
+
+    /// Element by element: the reference the transposing packer is tested against.
+    func packReference(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
         for r in 0..<count {
             let s = base + (r0 + r) * ld + p0
             var d = dst + r
@@ -50,8 +57,10 @@ struct KMajorSource: PanelSource {
     func pack(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
         for p in 0..<kc {
             let s = base + (p0 + p) * ld + r0, d = dst + p * width
-            if count == 16 {
+            if count == 16 && width == 16 {
                 storeVec(d, loadVec(s)); storeVec(d + 8, loadVec(s + 8))
+            } else if count == width {
+                d.update(from: s, count: width)
             } else {
                 for r in 0..<count { d[r] = s[r] }
                 for r in count..<width { d[r] = 0 }
@@ -73,7 +82,28 @@ struct WeightSource: PanelSource {
                 .pack(rows: r0, count: count, width: width, k: p0, kc: kc, into: dst)
             return
         case .f16:
-            // 8 halves at a time through vcvtph2ps (F16C, part of the haswell target), then strided stores.
+            // F16C conversion and 8×8 register transposes (C: Swift has no F16C intrinsic).
+            let base = w.base.assumingMemoryBound(to: UInt16.self)
+            diffuse_pack_f16_panel(base + r0 * ld + p0, ld, count, width, kc, dst)
+        case .bf16:
+            let base = w.base.assumingMemoryBound(to: UInt16.self)
+            for r in 0..<count {
+                let s = base + (r0 + r) * ld + p0
+                var d = dst + r
+                for p in 0..<kc { d.pointee = Float(bitPattern: UInt32(s[p]) << 16); d += width }
+            }
+        }
+        zeroPadColumns(count: count, width: width, kc: kc, dst)
+    }
+
+    /// The f16 case with the Swift widening and one strided store per element: the reference the C packer
+    /// is tested against (other dtypes: `pack`).
+    func packReference(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch w.dtype {
+        case .f32, .bf16:
+            pack(rows: r0, count: count, width: width, k: p0, kc: kc, into: dst)
+            return
+        case .f16:
             let base = w.base.assumingMemoryBound(to: UInt16.self)
             for r in 0..<count {
                 let s = base + (r0 + r) * ld + p0
@@ -85,13 +115,6 @@ struct WeightSource: PanelSource {
                     d += 8 * width; p += 8
                 }
                 while p < kc { d.pointee = halfToFloat(s[p]); d += width; p += 1 }
-            }
-        case .bf16:
-            let base = w.base.assumingMemoryBound(to: UInt16.self)
-            for r in 0..<count {
-                let s = base + (r0 + r) * ld + p0
-                var d = dst + r
-                for p in 0..<kc { d.pointee = Float(bitPattern: UInt32(s[p]) << 16); d += width }
             }
         }
         zeroPadColumns(count: count, width: width, kc: kc, dst)
@@ -196,7 +219,7 @@ func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePo
     let tr = tile.mr, tc = tile.nr
     var jr = 0
     while jr < nc {
-        let nr = min(tc, nc - jr)
+        let nr = min(tc, nc - jr, out.remaining(ofColumn: col0 + jr))
         let cj = c + out.offset(ofColumn: col0 + jr)
         var ir = 0
         while ir < mc {
@@ -208,26 +231,39 @@ func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePo
 }
 
 /// Where column j of C lives when C is a batch of images (NCHW convolution output): image j / columns,
-/// at offset (j / columns) · stride + j % columns. `columns` is a multiple of the tile's width, so a micro-tile never
-/// straddles two images. `.plain` is an ordinary matrix.
+/// at offset (j / columns) · stride + j % columns. `columns` is a multiple of the tile's width, so a micro-tile
+/// never straddles two images; when an image has fewer pixels (`valid`, e.g. 4×4 = 16 at the UNet's lowest
+/// level against 32-wide tiles) the columns valid ..< columns are padding, computed but never stored.
+/// `.plain` is an ordinary matrix.
 struct ImageColumns {
-    let columns: Int, stride: Int
+    let columns: Int, stride: Int, valid: Int
     static let plain = ImageColumns(columns: Int.max, stride: 0)
+
+    init(columns: Int, stride: Int, valid: Int? = nil) {
+        self.columns = columns; self.stride = stride; self.valid = valid ?? columns
+    }
 
     @inline(__always)
     func offset(ofColumn j: Int) -> Int { columns == Int.max ? j : (j / columns) * stride + j % columns }
+
+    /// Stored columns from j to the end of its image.
+    @inline(__always)
+    func remaining(ofColumn j: Int) -> Int { columns == Int.max ? Int.max : valid - j % columns }
 }
 
 /// B rows spread over images, one source per image, `rowsPerImage` each: lets a
 /// convolution run all images of a batch as one GEMM, so its weights are packed once per call. Panels
-/// never straddle images: `rowsPerImage` is a multiple of the tile's width.
+/// never straddle images: `rowsPerImage` is a multiple of the tile's width, of which the first `validRows`
+/// are the image's (the rest pack as zeros, see `ImageColumns`).
 struct ImageBatchSource<S: PanelSource>: PanelSource {
     let images: [S]
-    let rowsPerImage: Int
+    let rowsPerImage: Int, validRows: Int
 
     @inline(__always)
     func pack(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
-        images[r0 / rowsPerImage].pack(rows: r0 % rowsPerImage, count: count, width: width, k: p0, kc: kc, into: dst)
+        let local = r0 % rowsPerImage
+        images[r0 / rowsPerImage].pack(rows: local, count: min(count, validRows - local), width: width, k: p0,
+                                       kc: kc, into: dst)
     }
 }
 

@@ -1,3 +1,4 @@
+import DiffuseKernelsAVX512
 import Foundation
 
 // A vectorised float32 exp that returns exactly what the C library's expf (Foundation.exp) returns.
@@ -81,6 +82,15 @@ private func expHalf(_ xf: SIMD4<Float>) -> (SIMD4<Float>, UInt8) {
 /// one call per vector from another file cannot be inlined in debug builds and serialises the
 /// dependency chains of consecutive vectors.
 public func exactExpInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    #if arch(x86_64)
+    // Same lanes, same rounding, 8 doubles per register instead of 4.
+    if GemmTile.active == .avx512 { avx512ExactExpInPlace(p, count: count); return }
+    #endif
+    exactExpInPlaceAVX2(p, count: count)
+}
+
+/// The AVX2 (4 doubles per register) version; also the reference the AVX-512 one is tested against.
+func exactExpInPlaceAVX2(_ p: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i + 16 <= count {
         let a = exp8(loadF8(p + i)), b = exp8(loadF8(p + i + 8))
@@ -92,6 +102,13 @@ public func exactExpInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
 
 /// p[i] = p[i] / (1 + exp(−p[i])) (SiLU), bit-identical to that scalar formula with Foundation.exp.
 public func siluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    #if arch(x86_64)
+    if GemmTile.active == .avx512 { avx512SiluInPlace(p, count: count); return }
+    #endif
+    siluInPlaceAVX2(p, count: count)
+}
+
+func siluInPlaceAVX2(_ p: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i + 16 <= count {
         let x0 = loadF8(p + i), x1 = loadF8(p + i + 8)

@@ -63,14 +63,17 @@ struct Bench: ParsableCommand {
         guard checkpoint.family == .sd1, checkpoint.unetConfig.blockOutChannels == [320, 640, 1280, 1280] else {
             throw GenerationError("\(model) is not an SD 1.5-architecture model; make one with `diffuse bench --write-model DIR`")
         }
+        // Before the table header: a refused size prints only its error line.
+        try MemoryEstimate.check(checkpoint, width: size, height: size, batch: batch)
         print("component   median s   runs")
         let figures = try Diffuse.Bench.run(model: URL(fileURLWithPath: model), s) { f in
             print(String(format: "%-10@ %9.3f   %@", f.component as NSString, f.median,
                          f.runs.map { String(format: "%.3f", $0) }.joined(separator: " ")))
         }
         var json: [String: Any] = ["impl": "diffuse", "size": size, "batch": batch, "threads": Parallel.threads,
-                                   "peak_rss_bytes": Diffuse.Bench.peakRSS()]
-        for f in figures { json[f.component] = f.median }
+                                   "peak_rss_bytes": Diffuse.Bench.peakRSS(),
+                                   "estimated_peak_bytes": MemoryEstimate.estimate(checkpoint, width: size, height: size, batch: batch).peakBytes]
+        for f in figures { json[f.component] = f.median; json[f.component + "_cpu"] = f.cpuMedian }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }

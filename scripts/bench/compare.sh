@@ -4,7 +4,7 @@
 # both sides (ours, then diffusers', seconds apart), so its peak RSS is that component's alone.
 # Not part of CI (minutes at 512 px).
 # Usage: scripts/bench/compare.sh [MODEL_DIR] [--size 512 --batch 2 --repeats 3 --threads 2 --components text,unet,vae]
-# SCRATCH=.build-perf picks the SwiftPM scratch folder (default .build).
+# SCRATCH=.build-perf picks the SwiftPM scratch folder (default .build); BIN=… skips the build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:-.bench/sd15-random}; shift || true
@@ -14,8 +14,14 @@ args=()
 while [ $# -gt 0 ]; do
     if [ "$1" = --components ]; then components=$2; shift 2; else args+=("$1"); shift; fi
 done
-swift build -c release --scratch-path "$scratch" --product diffuse >&2
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)/diffuse
+# BIN=path/to/diffuse times that binary instead of building (e.g. a copy of the build before a change).
+if [ -n "${BIN:-}" ]; then
+    bin=$BIN
+else
+    swift build -c release --scratch-path "$scratch" --product diffuse >&2
+    bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path)/diffuse
+fi
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 [ -f "$model/unet/diffusion_pytorch_model.safetensors" ] || "$bin" bench --write-model "$model" >&2
 [ -x .venv/bin/python ] || { python3 -m venv .venv && .venv/bin/pip install -q -r scripts/requirements-fixtures.txt; }
 ours=(); theirs=()
@@ -33,5 +39,9 @@ for o, t in zip(ours, theirs):
         if k in o and k in t:
             ro, rt = o["peak_rss_bytes"] / 2**30, t["peak_rss_bytes"] / 2**30
             print(f"{k:<10} {o[k]:10.3f} {t[k]:12.3f} {o[k]/t[k]:7.2f} {ro:11.2f}G {rt:13.2f}G")
+            if k + "_cpu" in o and k + "_cpu" in t:
+                oc, tc = o[k + "_cpu"], t[k + "_cpu"]
+                print(f"{k + ' cpu':<10} {oc:10.3f} {tc:12.3f} {oc/tc:7.2f}   (CPU seconds, all threads)")
 print(json.dumps({"diffuse": ours, "diffusers": theirs}))
 PY
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -13,6 +13,9 @@ public enum Bench {
         public let component: String
         public let median: Double
         public let runs: [Double]
+        /// Median CPU seconds (user + system, all threads) per run: on a shared machine less sensitive to
+        /// other processes' load than wall time.
+        public let cpuMedian: Double
     }
 
     public struct Settings: Sendable {
@@ -30,13 +33,15 @@ public enum Bench {
         var figures: [Figure] = []
         func record(_ name: String, _ body: () throws -> Void) rethrows {
             try body()  // warm-up: page in the weights, size the buffers
-            var runs: [Double] = []
+            var runs: [Double] = [], cpu: [Double] = []
             for _ in 0..<s.repeats {
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuSeconds()
                 try body()
                 runs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                cpu.append(cpuSeconds() - c0)
             }
-            let f = Figure(component: name, median: runs.sorted()[runs.count / 2], runs: runs)
+            let f = Figure(component: name, median: runs.sorted()[runs.count / 2], runs: runs,
+                           cpuMedian: cpu.sorted()[cpu.count / 2])
             figures.append(f)
             report(f)
         }
@@ -44,6 +49,7 @@ public enum Bench {
             try record("load") { _ = try StableDiffusionPipeline(contentsOf: model) }
         }
         let pipe = try StableDiffusionPipeline(contentsOf: model)
+        try MemoryEstimate.check(pipe.checkpoint, width: s.size, height: s.size, batch: s.batch)
         var rng = TorchGenerator(seed: 0)
         let latent = s.size / pipe.vaeScaleFactor
         let hidden = pipe.checkpoint.textConfig.hiddenSize
@@ -66,6 +72,14 @@ public enum Bench {
             try record("pipeline") { _ = try pipe.generate(r) }
         }
         return figures
+    }
+
+    /// User + system CPU seconds of this process so far (all threads).
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(0, &usage)  // 0 = RUSAGE_SELF
+        func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return s(usage.ru_utime) + s(usage.ru_stime)
     }
 
     /// Peak resident memory of this process so far, in bytes (Linux: ru_maxrss is in KiB).
