@@ -47,7 +47,7 @@ final class TrainingKernelTests: XCTestCase {
             conv2dWeightGradient(x: x, dy: dy, kh: kk, kw: kk, stride: s, padding: p, dw: &dw)
             let ref = conv2dWeightGradientReference(x: x, dy: dy, kh: kk, kw: kk, stride: s, padding: p)
             let expected = zip(ref.data, start).map { $0 + $1 }
-            XCTAssertLessThan(maxDiff(dw, expected), tol(n * ho * wo) + 1e-6, "case \(n, c, h, w, o, kk, s, p)")
+            XCTAssertLessThan(maxDiff(dw, expected), tol(n * ho * wo) + 1e-6, "case \(String(describing: (n, c, h, w, o, kk, s, p)))")
         }
     }
 

@@ -19,7 +19,7 @@ final class BackwardKernelTests: XCTestCase {
             let (rdx, rdw, rdb) = naiveConvBackward(x: x, w: wt, dy: dy, stride: s, padding: p)
             // Values ~N(0,1), sums of up to N·P ≈ 160 products: float32 rounding stays below 1e-4; an indexing
             // mistake gives errors of order 1.
-            let label = "case \(n, c, h, w, o, kk, s, p)"
+            let label = "case \(String(describing: (n, c, h, w, o, kk, s, p)))"
             XCTAssertLessThan(dx.maxAbsDifference(rdx), 1e-4, "dx " + label)
             XCTAssertLessThan(dw.maxAbsDifference(rdw), 1e-4, "dw " + label)
             XCTAssertLessThan(zip(db, rdb).map { abs($0 - $1) }.max()!, 1e-4, "db " + label)
