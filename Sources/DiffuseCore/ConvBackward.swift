@@ -1,8 +1,9 @@
 // Weight gradient of a 2-D convolution as one implicit GEMM over the whole batch:
 //   dW [O, C·kh·kw] += Σ_images dy [O, P] · cols [C·kh·kw, P]ᵀ
-// with K = N·P (every output pixel of every image). Both operands are packed straight from the tensors
-// — dy's planes and the input image read tap by tap — so no im2col matrix is built and the weight
-// gradient block stays in cache across all images.
+// with K = N·P (every output pixel of every image). K is the pixel axis, which NCHW stores contiguously —
+// packing from there would transpose every element — so x and dy are first copied channels-last, after
+// which each packed panel row is a few contiguous channel runs. No im2col matrix is built, and the
+// weight-gradient block stays in cache across all images.
 
 /// dw [O, C, kh, kw] += the weight gradient of `conv2d(x, w, stride:, padding:)` for x [N, C, H, W] and
 /// dy [N, O, Ho, Wo].
@@ -29,7 +30,7 @@ public func conv2dWeightGradient(x: Tensor, dy: Tensor, kh: Int, kw: Int, stride
     }
 }
 
-/// [N, C, P] → [N, P, C], in 8×8 blocks, images in parallel.
+/// [N, C, P] → [N, P, C] in blocks of 8 channels × 64 pixels (8 read streams, contiguous writes), images in parallel.
 func toChannelsLast(_ src: UnsafePointer<Float>, images n: Int, channels c: Int, plane p: Int,
                     into dst: UnsafeMutablePointer<Float>) {
     Parallel.forRange(n) { imgs in
@@ -41,7 +42,7 @@ func toChannelsLast(_ src: UnsafePointer<Float>, images n: Int, channels c: Int,
                 var p0 = 0
                 while p0 < p {
                     let p1 = min(p, p0 + 64)
-                    for ch in c0..<c1 { let row = s + ch * p; for i in p0..<p1 { d[i * c + ch] = row[i] } }
+                    for i in p0..<p1 { for ch in c0..<c1 { d[i * c + ch] = s[ch * p + i] } }
                     p0 = p1
                 }
                 c0 = c1

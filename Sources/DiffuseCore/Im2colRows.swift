@@ -1,14 +1,14 @@
-// A faster packing path for `Im2colSource` when an output row is narrower than the GEMM panel (the
-// 16- and 8-pixel-wide levels of small models, where the general path checks bounds pixel by pixel):
+// A faster packing path for `Im2colSource` when an output row is no wider than the GEMM panel (the
+// 32-, 16- and 8-pixel-wide levels of small models, where the general path checks bounds pixel by pixel):
 // a panel that starts at an output row and spans whole rows is, per tap, a few contiguous runs of
 // input rows with zeros only at the padded edges.
 
 extension Im2colSource {
     /// Whether `packWholeRows` can pack this panel: stride 1, a full panel starting at column 0 and made of
-    /// whole output rows.
+    /// whole output rows (one row as wide as the panel included: its padded edges get vector copies too).
     @inline(__always)
     func coversWholeRows(j0: Int, count: Int, width: Int) -> Bool {
-        stride == 1 && count == width && wo < width && width % wo == 0 && j0 % wo == 0
+        stride == 1 && count == width && wo <= width && width % wo == 0 && j0 % wo == 0
     }
 
     /// dst[p · width + q] = element(j0 + q, p0 + p) for the panel described by `coversWholeRows`.
