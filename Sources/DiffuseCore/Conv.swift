@@ -85,6 +85,10 @@ struct Im2colSource: PanelSource {
 
     @inline(__always)
     func pack(rows j0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
+        if coversWholeRows(j0: j0, count: count, width: width) {   // Im2colRows.swift
+            packWholeRows(j0: j0, width: width, k: p0, kc: kc, into: dst)
+            return
+        }
         let oy0 = j0 / wo, ox0 = j0 % wo
         // Common case: the panel's pixels lie in one output row, so each (ch, ky, kx) reads `width`
         // consecutive inputs (stride 1) of one input row.

@@ -4,12 +4,19 @@
 import ArgumentParser
 import Diffuse
 import DiffuseModels
+import DiffuseTraining
 import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark: time text encoder, UNet, VAE and whole generations (not part of CI).",
-        discussion: "First `diffuse bench --write-model DIR` (about 2 GB, SD 1.5's architecture, random fp16 weights), then `diffuse bench -m DIR`.")
+        discussion: "First `diffuse bench --write-model DIR` (about 2 GB, SD 1.5's architecture, random fp16 weights), then `diffuse bench -m DIR`. `diffuse bench --train N [--train-config FILE]` times N training steps of the built-in model (default: docs/builtin-train-config.json's settings) on generated in-memory data.")
+
+    @Option(parsing: .unconditional, help: "Time this many training steps of the built-in model instead (no model folder needed).")
+    var train: Int?
+
+    @Option(help: "Training config (JSON) for --train; default: batch 16, v-prediction, pooled text (the built-in run).")
+    var trainConfig: String?
 
     @Option(name: .long, help: "Write the SD 1.5-architecture random-weight model to this folder and exit.")
     var writeModel: String?
@@ -36,6 +43,7 @@ struct Bench: ParsableCommand {
     var threads: Int?
 
     func run() throws {
+        if let train { return try runTraining(steps: train) }
         if let writeModel {
             try Diffuse.BenchModel.write(to: URL(fileURLWithPath: writeModel))
             print("wrote \(writeModel)")
@@ -76,5 +84,27 @@ struct Bench: ParsableCommand {
         for f in figures { json[f.component] = f.median; json[f.component + "_cpu"] = f.cpuMedian }
         let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+extension Bench {
+    /// Times training steps on generated data and prints samples/s and the time per layer kind.
+    func runTraining(steps: Int) throws {
+        guard (1...10_000).contains(steps) else { throw TrainingError("--train must be 1…10000 steps (got \(steps))") }
+        if let threads, !(1...Parallel.coreCount).contains(threads) {
+            throw TrainingError("--threads must be between 1 and \(Parallel.coreCount) (got \(threads))")
+        }
+        Parallel.threads = threads ?? Parallel.coreCount
+        var config: TrainConfig
+        if let trainConfig {
+            config = try TrainConfig.load(URL(fileURLWithPath: trainConfig))
+        } else {
+            // docs/builtin-train-config.json's model and batch.
+            config = TrainConfig()
+            config.batchSize = 16; config.prediction = .vPrediction; config.model.pooledText = true
+        }
+        config.logEvery = 0; config.checkpointEvery = 0
+        let report = try TrainBenchmark.run(config: config, steps: steps)
+        for line in report.lines { print(line) }
     }
 }

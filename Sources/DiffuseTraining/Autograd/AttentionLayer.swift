@@ -24,13 +24,16 @@ public final class AttentionLayer: ParameterOwner {
         isSelf = context == nil
         let ctx = context ?? x
         q = toQ.forward(x); k = toK.forward(ctx); v = toV.forward(ctx)
-        return toOut.forward(DiffuseCore.attention(q: q, k: k, v: v, heads: heads))
+        let o = TrainProfile.time(.attentionForward) { DiffuseCore.attention(q: q, k: k, v: v, heads: heads) }
+        return toOut.forward(o)
     }
 
     /// Returns dx and, for cross-attention, the context gradient.
     public func backward(_ dy: Tensor) -> (dx: Tensor, dContext: Tensor?) {
         let dAttn = toOut.backward(dy)
-        let (dq, dk, dv) = attentionBackward(q: q, k: k, v: v, dOut: dAttn, heads: heads)
+        let (dq, dk, dv) = TrainProfile.time(.attentionBackward) {
+            attentionBackward(q: q, k: k, v: v, dOut: dAttn, heads: heads)
+        }
         var dx = toQ.backward(dq)
         var dCtx = toK.backward(dk)
         accumulate(&dCtx, toV.backward(dv))

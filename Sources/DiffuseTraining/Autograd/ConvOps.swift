@@ -1,10 +1,13 @@
 import DiffuseCore
 
-// Backward of a 2-D convolution (NCHW, square stride/padding) as two gemmNT products per image over
-// the classic im2col layout cols[C·kh·kw, P] (one row per kernel tap, P = output pixels):
-//   dW [O, CK] += dy [O, P] · colsᵀ      (B operand = cols [CK, P], already "NT")
-//   dcols [CK, P] = Wᵀ [CK, O] · dy      (B operand = dyᵀ [P, O])
-// and col2im scatters dcols back onto the input (the transposed convolution).
+// Backward of a 2-D convolution (NCHW, square stride/padding):
+//   dW [O, C·kh·kw] += Σ_images dy [O, P] · colsᵀ   — one implicit GEMM over the batch (DiffuseCore's
+//                                                     conv2dWeightGradient), no column matrix
+//   dx = the transposed convolution of dy:
+//     stride 1: an ordinary convolution of dy with the flipped, channel-swapped kernel and padding
+//               kh − 1 − pad (the forward kernel's batched implicit GEMM);
+//     stride > 1: dcols [CK, P] = Wᵀ · dy per image (W read transposed while packing), then col2im
+//               scatters the taps back onto the input.
 
 struct ConvGeometry {
     let c: Int, h: Int, w: Int, kh: Int, kw: Int, stride: Int, padding: Int
@@ -12,26 +15,6 @@ struct ConvGeometry {
     var wo: Int { (w + 2 * padding - kw) / stride + 1 }
     var p: Int { ho * wo }
     var ck: Int { c * kh * kw }
-
-    /// cols [CK, P] of one image x [C, H, W]; taps that fall in the padding read 0.
-    func im2col(_ x: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>) {
-        let (ho, wo, p) = (self.ho, self.wo, self.p)
-        Parallel.forRange(c, minChunk: 4) { chans in
-            for ch in chans { for ky in 0..<kh { for kx in 0..<kw {
-                let row = cols + ((ch * kh + ky) * kw + kx) * p
-                let plane = x + ch * h * w
-                for oy in 0..<ho {
-                    let iy = oy * stride - padding + ky
-                    let out = row + oy * wo
-                    if iy < 0 || iy >= h { for ox in 0..<wo { out[ox] = 0 }; continue }
-                    for ox in 0..<wo {
-                        let ix = ox * stride - padding + kx
-                        out[ox] = (ix >= 0 && ix < w) ? plane[iy * w + ix] : 0
-                    }
-                }
-            } } }
-        }
-    }
 
     /// dx [C, H, W] += the taps of dcols [CK, P] (col2im); parallel over channels, which never share outputs.
     func col2im(_ dcols: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
@@ -59,33 +42,55 @@ public func conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, stride: Int, paddin
                            dw: inout Tensor, db: UnsafeMutablePointer<Float>?) -> Tensor {
     let g = ConvGeometry(c: x.shape[1], h: x.shape[2], w: x.shape[3], kh: w.shape[2], kw: w.shape[3],
                          stride: stride, padding: padding)
-    let n = x.shape[0], o = w.shape[0], p = g.p, ck = g.ck
+    let n = x.shape[0], o = w.shape[0], p = g.p
     precondition(dy.shape == [n, o, g.ho, g.wo], "conv2dBackward: dy \(dy.shape) vs expected \([n, o, g.ho, g.wo])")
-    var dx = Tensor(zeros: x.shape)
-    let wT = w.withUnsafe { transposed($0.baseAddress!, rows: o, cols: ck) }  // [CK, O]
+    dw.withUnsafeMutable { d in
+        conv2dWeightGradient(x: x, dy: dy, kh: g.kh, kw: g.kw, stride: stride, padding: padding, dw: d.baseAddress!)
+    }
+    if let db {
+        dy.withUnsafe { dyp in
+            for img in 0..<n { for oc in 0..<o { db[oc] += planeSum(dyp.baseAddress! + (img * o + oc) * p, p) } }
+        }
+    }
+    if stride == 1 && padding < g.kh && padding < g.kw {
+        return conv2d(dy, Weight(flippedTransposedKernel(w)), nil, stride: 1, padding: g.kh - 1 - padding)
+    }
+    return stridedInputGradient(g, n: n, o: o, w: w, dy: dy)
+}
+
+/// w [O, C, kh, kw] → w' [C, O, kh, kw] with w'[c, o, ky, kx] = w[o, c, kh−1−ky, kw−1−kx]: the kernel whose
+/// convolution is the transpose of w's (stride 1).
+func flippedTransposedKernel(_ w: Tensor) -> Tensor {
+    let (o, c, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+    return uninitializedTensor([c, o, kh, kw]) { out in
+        w.withUnsafe { src in
+            for oc in 0..<o { for ic in 0..<c { for ky in 0..<kh { for kx in 0..<kw {
+                out[((ic * o + oc) * kh + kh - 1 - ky) * kw + kw - 1 - kx] = src[((oc * c + ic) * kh + ky) * kw + kx]
+            } } } }
+        }
+    }
+}
+
+/// dx of a strided convolution: dcols = Wᵀ · dy per image, then col2im.
+private func stridedInputGradient(_ g: ConvGeometry, n: Int, o: Int, w: Tensor, dy: Tensor) -> Tensor {
+    let p = g.p, ck = g.ck, imageSize = g.c * g.h * g.w
+    var dx = Tensor(zeros: [n, g.c, g.h, g.w])
     let cols = UnsafeMutablePointer<Float>.allocate(capacity: ck * p)
     defer { cols.deallocate() }
-    x.withUnsafe { xp in dy.withUnsafe { dyp in dx.withUnsafeMutable { dxp in dw.withUnsafeMutable { dwp in
-        wT.withUnsafeBufferPointer { wt in
-            for img in 0..<n {
-                let dyi = dyp.baseAddress! + img * o * p
-                g.im2col(xp.baseAddress! + img * g.c * g.h * g.w, into: cols)
-                gemmNT(m: o, n: ck, k: p, a: dyi, lda: p, b: cols, ldb: p, c: dwp.baseAddress!, ldc: ck,
-                       accumulate: true)
-                let dyT = transposed(dyi, rows: o, cols: p)  // [P, O]
-                dyT.withUnsafeBufferPointer { dt in
-                    gemmNT(m: ck, n: p, k: o, a: wt.baseAddress!, lda: o, b: dt.baseAddress!, ldb: o, c: cols, ldc: p)
-                }
-                g.col2im(cols, into: dxp.baseAddress! + img * g.c * g.h * g.w)
-                if let db {
-                    for oc in 0..<o {
-                        var s: Float = 0
-                        for i in 0..<p { s += dyi[oc * p + i] }
-                        db[oc] += s
-                    }
-                }
-            }
+    w.withUnsafe { wp in dy.withUnsafe { dyp in dx.withUnsafeMutable { dxp in
+        for img in 0..<n {
+            // dcols [CK, P] = Wᵀ [CK, O] · dy [O, P]
+            gemm(transA: true, transB: false, m: ck, n: p, k: o, a: wp.baseAddress!, lda: ck,
+                 b: dyp.baseAddress! + img * o * p, ldb: p, c: cols, ldc: p)
+            g.col2im(cols, into: dxp.baseAddress! + img * imageSize)
         }
-    } } } }
+    } } }
     return dx
+}
+
+@inline(__always)
+func planeSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var s: Float = 0
+    for i in 0..<n { s += p[i] }
+    return s
 }

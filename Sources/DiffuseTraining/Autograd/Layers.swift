@@ -25,16 +25,18 @@ public final class LinearLayer: ParameterOwner {
     /// x [..., K] → [..., N]
     public func forward(_ x: Tensor) -> Tensor {
         input = x
-        return DiffuseCore.linear(x, weight.weight, bias?.weight)
+        return TrainProfile.time(.linearForward) { DiffuseCore.linear(x, weight.weight, bias?.weight) }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        if let bias {
-            return bias.grad.withUnsafeMutable { db in
-                linearBackward(x: input, w: weight.value, dy: dy, dw: &weight.grad, db: db.baseAddress!)
+        TrainProfile.time(.linearBackward) {
+            if let bias {
+                return bias.grad.withUnsafeMutable { db in
+                    linearBackward(x: input, w: weight.value, dy: dy, dw: &weight.grad, db: db.baseAddress!)
+                }
             }
+            return linearBackward(x: input, w: weight.value, dy: dy, dw: &weight.grad, db: nil)
         }
-        return linearBackward(x: input, w: weight.value, dy: dy, dw: &weight.grad, db: nil)
     }
 }
 
@@ -57,13 +59,17 @@ public final class Conv2dLayer: ParameterOwner {
     /// x [N, C, H, W] → [N, O, Ho, Wo]
     public func forward(_ x: Tensor) -> Tensor {
         input = x
-        return DiffuseCore.conv2d(x, weight.weight, bias.weight, stride: stride, padding: padding)
+        return TrainProfile.time(.convForward) {
+            DiffuseCore.conv2d(x, weight.weight, bias.weight, stride: stride, padding: padding)
+        }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        bias.grad.withUnsafeMutable { db in
-            conv2dBackward(x: input, w: weight.value, dy: dy, stride: stride, padding: padding,
-                           dw: &weight.grad, db: db.baseAddress!)
+        TrainProfile.time(.convBackward) {
+            bias.grad.withUnsafeMutable { db in
+                conv2dBackward(x: input, w: weight.value, dy: dy, stride: stride, padding: padding,
+                               dw: &weight.grad, db: db.baseAddress!)
+            }
         }
     }
 }
@@ -84,12 +90,16 @@ public final class GroupNormLayer: ParameterOwner {
 
     public func forward(_ x: Tensor) -> Tensor {
         input = x
-        return DiffuseCore.groupNorm(x, groups: groups, weight: weight.weight, bias: bias.weight, eps: eps)
+        return TrainProfile.time(.groupNormForward) {
+            DiffuseCore.groupNorm(x, groups: groups, weight: weight.weight, bias: bias.weight, eps: eps)
+        }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        groupNormBackward(x: input, dy: dy, groups: groups, gamma: weight.value, eps: eps,
-                          dgamma: &weight.grad, dbeta: &bias.grad)
+        TrainProfile.time(.groupNormBackward) {
+            groupNormBackward(x: input, dy: dy, groups: groups, gamma: weight.value, eps: eps,
+                              dgamma: &weight.grad, dbeta: &bias.grad)
+        }
     }
 }
 
@@ -108,11 +118,15 @@ public final class LayerNormLayer: ParameterOwner {
 
     public func forward(_ x: Tensor) -> Tensor {
         input = x
-        return DiffuseCore.layerNorm(x, weight: weight.weight, bias: bias.weight, eps: eps)
+        return TrainProfile.time(.layerNormForward) {
+            DiffuseCore.layerNorm(x, weight: weight.weight, bias: bias.weight, eps: eps)
+        }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        layerNormBackward(x: input, dy: dy, gamma: weight.value, eps: eps, dgamma: &weight.grad, dbeta: &bias.grad)
+        TrainProfile.time(.layerNormBackward) {
+            layerNormBackward(x: input, dy: dy, gamma: weight.value, eps: eps, dgamma: &weight.grad, dbeta: &bias.grad)
+        }
     }
 }
 
@@ -120,8 +134,11 @@ public final class LayerNormLayer: ParameterOwner {
 public final class SiLULayer {
     private var input = Tensor(zeros: [0])
     public init() {}
-    public func forward(_ x: Tensor) -> Tensor { input = x; return DiffuseCore.silu(x) }
-    public func backward(_ dy: Tensor) -> Tensor { siluBackward(x: input, dy: dy) }
+    public func forward(_ x: Tensor) -> Tensor {
+        input = x
+        return TrainProfile.time(.siluForward) { DiffuseCore.silu(x) }
+    }
+    public func backward(_ dy: Tensor) -> Tensor { TrainProfile.time(.siluBackward) { siluBackward(x: input, dy: dy) } }
 }
 
 public final class EmbeddingLayer: ParameterOwner {

@@ -1,45 +1,44 @@
 import DiffuseCore
 
-// Backward of y = x·Wᵀ + b, built on gemmNT (C = A·Bᵀ, both read along K): each product below names
-// which operand had to be transposed into that layout.
+// Backward of y = x·Wᵀ + b. Both products read an operand along its stored rows' other axis; the GEMM
+// packs it transposed straight from that layout (gemm(transA:transB:)), so nothing is copied first.
 
 /// Gradients of `linear` for x [..., K], w [N, K], dy [..., N]: returns dx [..., K]; adds dyᵀ·x into
-/// dw [N, K] and the row sums of dy into db [N].
+/// dw [N, K] and the column sums of dy into db [N].
 public func linearBackward(x: Tensor, w: Tensor, dy: Tensor, dw: inout Tensor, db: UnsafeMutablePointer<Float>?) -> Tensor {
     let n = w.shape[0], k = w.shape[1]
     let m = x.count / k
     precondition(dy.count == m * n, "linearBackward: dy \(dy.shape) vs x \(x.shape), w \(w.shape)")
-    var dx = Tensor(zeros: x.shape)
-    dy.withUnsafe { dyp in
+    return dy.withUnsafe { dyp in
         let dyb = dyp.baseAddress!
-        // dx [M, K] = dy [M, N] · W [N, K]  → B operand Wᵀ [K, N]
-        let wT = w.withUnsafe { transposed($0.baseAddress!, rows: n, cols: k) }
-        wT.withUnsafeBufferPointer { wt in
-            dx.withUnsafeMutable { d in
-                gemmNT(m: m, n: k, k: n, a: dyb, lda: n, b: wt.baseAddress!, ldb: n, c: d.baseAddress!, ldc: k)
+        x.withUnsafe { xp in
+            dw.withUnsafeMutable { c in
+                // dW [N, K] += dyᵀ [N, M] · x [M, K]
+                gemm(transA: true, transB: false, m: n, n: k, k: m, a: dyb, lda: n, b: xp.baseAddress!, ldb: k,
+                     c: c.baseAddress!, ldc: k, accumulate: true)
             }
         }
-        // dW [N, K] += dyᵀ [N, M] · x [M, K]  → A = dyᵀ, B = xᵀ [K, M]
-        let dyT = transposed(dyb, rows: m, cols: n)
-        let xT = x.withUnsafe { transposed($0.baseAddress!, rows: m, cols: k) }
-        dyT.withUnsafeBufferPointer { a in
-            xT.withUnsafeBufferPointer { b in
-                dw.withUnsafeMutable { c in
-                    gemmNT(m: n, n: k, k: m, a: a.baseAddress!, lda: m, b: b.baseAddress!, ldb: m,
-                           c: c.baseAddress!, ldc: k, accumulate: true)
-                }
-            }
-            if let db {
-                Parallel.forRange(n, minChunk: 64) { r in
-                    for j in r {
-                        var s: Float = 0
-                        let row = a.baseAddress! + j * m
-                        for i in 0..<m { s += row[i] }
-                        db[j] += s
-                    }
-                }
+        if let db { addColumnSums(dyb, rows: m, cols: n, into: db) }
+        // dx [M, K] = dy [M, N] · W [N, K]
+        return uninitializedTensor(x.shape) { d in
+            w.withUnsafe { wp in
+                gemm(transA: false, transB: false, m: m, n: k, k: n, a: dyb, lda: n, b: wp.baseAddress!, ldb: k,
+                     c: d.baseAddress!, ldc: k)
             }
         }
     }
-    return dx
+}
+
+/// out[j] += Σ_i a[i, j] for a [rows, cols], each column summed from row 0 down in float32 (the order a
+/// per-column loop takes), rows streamed once.
+func addColumnSums(_ a: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { t in
+        let s = t.baseAddress!
+        s.initialize(repeating: 0, count: cols)
+        for i in 0..<rows {
+            let row = a + i * cols
+            for j in 0..<cols { s[j] += row[j] }
+        }
+        for j in 0..<cols { out[j] += s[j] }
+    }
 }

@@ -11,7 +11,7 @@ public func groupNormBackward(x: Tensor, dy: Tensor, groups: Int, gamma: Tensor,
                               dgamma: inout Tensor, dbeta: inout Tensor) -> Tensor {
     let n = x.shape[0], c = x.shape[1]
     let plane = x.count / (n * c), cpg = c / groups
-    var dx = Tensor(zeros: x.shape)
+    var dx = uninitializedTensor(x.shape) { _ in }   // every element written below
     // Per-(sample, channel) partial sums so threads never write the same slot.
     var dgPart = [Float](repeating: 0, count: n * c), dbPart = [Float](repeating: 0, count: n * c)
     x.withUnsafe { xp in dy.withUnsafe { dyp in dx.withUnsafeMutable { dxp in
@@ -51,30 +51,45 @@ public func groupNormBackward(x: Tensor, dy: Tensor, groups: Int, gamma: Tensor,
 }
 
 /// Gradients of `layerNorm(x, weight:, bias:, eps:)` over the last dimension. Returns dx; adds into dgamma, dbeta.
+/// Rows are split into one contiguous chunk per thread, each with its own Double partial sums of dγ, dβ
+/// (added in chunk order, so the result does not depend on timing).
 public func layerNormBackward(x: Tensor, dy: Tensor, gamma: Tensor, eps: Float,
                               dgamma: inout Tensor, dbeta: inout Tensor) -> Tensor {
     let d = x.shape.last!, rows = x.count / d
-    var dx = Tensor(zeros: x.shape)
-    var dgPart = [Double](repeating: 0, count: d), dbPart = [Double](repeating: 0, count: d)
-    x.withUnsafe { xp in dy.withUnsafe { dyp in dx.withUnsafeMutable { dxp in
-        for row in 0..<rows {
-            let s = xp.baseAddress! + row * d, g = dyp.baseAddress! + row * d, o = dxp.baseAddress! + row * d
-            let (mean, rstd) = moments(s, d, eps)
-            var mD = 0.0, mDX = 0.0
-            for i in 0..<d {
-                let xh = (Double(s[i]) - mean) * rstd, dd = Double(g[i])
-                dgPart[i] += dd * xh; dbPart[i] += dd
-                let dxh = dd * Double(gamma.data[i])
-                mD += dxh; mDX += dxh * xh
-            }
-            mD /= Double(d); mDX /= Double(d)
-            for i in 0..<d {
-                let xh = (Double(s[i]) - mean) * rstd
-                o[i] = Float(rstd * (Double(g[i]) * Double(gamma.data[i]) - mD - xh * mDX))
+    let chunks = max(1, min(Parallel.threads, rows / 64))
+    var partial = [Double](repeating: 0, count: 2 * d * chunks)   // per chunk: dγ [d], then dβ [d]
+    var dx = uninitializedTensor(x.shape) { _ in }   // every element written below
+    x.withUnsafe { xp in dy.withUnsafe { dyp in dx.withUnsafeMutable { dxp in gamma.withUnsafe { gp in
+        partial.withUnsafeMutableBufferPointer { pp in
+            let xb = xp.baseAddress!, dyb = dyp.baseAddress!, dxb = dxp.baseAddress!, gm = gp.baseAddress!
+            let pb = pp.baseAddress!
+            let per = (rows + chunks - 1) / chunks
+            Parallel.forEach(chunks) { chunk in
+                let dgPart = pb + chunk * 2 * d, dbPart = dgPart + d
+                for row in (chunk * per)..<min(rows, (chunk + 1) * per) {
+                    let s = xb + row * d, g = dyb + row * d, o = dxb + row * d
+                    let (mean, rstd) = moments(s, d, eps)
+                    var mD = 0.0, mDX = 0.0
+                    for i in 0..<d {
+                        let xh = (Double(s[i]) - mean) * rstd, dd = Double(g[i])
+                        dgPart[i] += dd * xh; dbPart[i] += dd
+                        let dxh = dd * Double(gm[i])
+                        mD += dxh; mDX += dxh * xh
+                    }
+                    mD /= Double(d); mDX /= Double(d)
+                    for i in 0..<d {
+                        let xh = (Double(s[i]) - mean) * rstd
+                        o[i] = Float(rstd * (Double(g[i]) * Double(gm[i]) - mD - xh * mDX))
+                    }
+                }
             }
         }
-    } } }
-    for i in 0..<d { dgamma.data[i] += Float(dgPart[i]); dbeta.data[i] += Float(dbPart[i]) }
+    } } } }
+    for i in 0..<d {
+        var dg = 0.0, db = 0.0
+        for chunk in 0..<chunks { dg += partial[chunk * 2 * d + i]; db += partial[chunk * 2 * d + d + i] }
+        dgamma.data[i] += Float(dg); dbeta.data[i] += Float(db)
+    }
     return dx
 }
 

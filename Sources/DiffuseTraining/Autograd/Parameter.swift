@@ -44,23 +44,12 @@ func accumulate(_ dst: inout Tensor, _ src: Tensor) {
     }
 }
 
-/// A row-major [rows, cols] matrix transposed to [cols, rows].
-func transposed(_ src: UnsafePointer<Float>, rows: Int, cols: Int) -> [Float] {
-    [Float](unsafeUninitializedCapacity: rows * cols) { buf, n in
-        let out = buf.baseAddress!
-        // Tiles keep both the reads and the writes in cache.
-        let tile = 32
-        var r0 = 0
-        while r0 < rows {
-            let r1 = min(rows, r0 + tile)
-            var c0 = 0
-            while c0 < cols {
-                let c1 = min(cols, c0 + tile)
-                for r in r0..<r1 { for c in c0..<c1 { out[c * rows + r] = src[r * cols + c] } }
-                c0 = c1
-            }
-            r0 = r1
-        }
-        n = rows * cols
-    }
+/// A tensor whose storage `body` writes completely: skips the zero fill of `Tensor(zeros:)` /
+/// `Tensor(shape:_:)` (a full extra pass over every activation-sized gradient otherwise).
+func uninitializedTensor(_ shape: [Int], _ body: (UnsafeMutableBufferPointer<Float>) -> Void) -> Tensor {
+    let n = shape.reduce(1, *)
+    return Tensor(shape: shape, data: [Float](unsafeUninitializedCapacity: n) { buf, count in
+        body(buf)
+        count = n
+    })
 }

@@ -1,0 +1,45 @@
+import Dispatch
+
+/// Wall time per layer kind, collected only while `enabled` (the training benchmark turns it on): the
+/// layers run one after another on the calling thread, so a plain accumulator is enough. Off, each
+/// timed call costs one branch.
+public enum TrainProfile {
+    public enum Kind: Int, CaseIterable, Sendable {
+        case convForward, convBackward, linearForward, linearBackward, groupNormForward, groupNormBackward
+        case layerNormForward, layerNormBackward, siluForward, siluBackward, attentionForward, attentionBackward
+
+        public var name: String {
+            switch self {
+            case .convForward: "conv fwd"
+            case .convBackward: "conv bwd"
+            case .linearForward: "linear fwd"
+            case .linearBackward: "linear bwd"
+            case .groupNormForward: "groupnorm fwd"
+            case .groupNormBackward: "groupnorm bwd"
+            case .layerNormForward: "layernorm fwd"
+            case .layerNormBackward: "layernorm bwd"
+            case .siluForward: "silu fwd"
+            case .siluBackward: "silu bwd"
+            case .attentionForward: "attention fwd"
+            case .attentionBackward: "attention bwd"
+            }
+        }
+    }
+
+    nonisolated(unsafe) public static var enabled = false
+    nonisolated(unsafe) private static var seconds = [Double](repeating: 0, count: Kind.allCases.count)
+
+    public static func reset() { seconds = [Double](repeating: 0, count: Kind.allCases.count) }
+
+    /// Seconds spent in each kind since the last reset.
+    public static var totals: [(Kind, Double)] { Kind.allCases.map { ($0, seconds[$0.rawValue]) } }
+
+    @inline(__always)
+    static func time<T>(_ kind: Kind, _ body: () -> T) -> T {
+        if !enabled { return body() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = body()
+        seconds[kind.rawValue] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        return r
+    }
+}
