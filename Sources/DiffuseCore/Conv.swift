@@ -7,6 +7,12 @@
 /// output's shape) is added through the GEMM's accumulation instead of a separate pass.
 public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1, padding: Int = 0,
                    residual: Tensor? = nil) -> Tensor {
+    conv2d(x, w, b, stride: stride, padding: padding, residual: residual, direct: true)
+}
+
+/// `direct: false` forces the packed path even where the in-place one applies (tests compare the two).
+func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight?, stride: Int, padding: Int, residual: Tensor?,
+            direct: Bool) -> Tensor {
     let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
     precondition(w.shape[1] == c, "conv2d: input \(x.shape) vs weight \(w.shape)")
@@ -33,6 +39,11 @@ public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1
                 Im2colSource(x: xb + i * c * h * wd, c: c, h: h, w: wd, kh: kh, kw: kw, stride: stride, pad: padding, wo: wo)
             }
             let a = WeightSource(w: w, ld: ck)
+            if direct && conv2dDirectApplies(stride: stride, wo: wo, c: c, h: h, w: wd, tile: GemmTile.active) {
+                conv2dDirect(x: xb, n: n, c: c, h: h, w: wd, kh: kh, kw: kw, pad: padding, weight: a, o: o, ho: ho,
+                             wo: wo, y: yb, accumulate: accumulate)
+                return
+            }
             if n > 1 {
                 // All images as one GEMM (columns image by image): the weights are packed once per call,
                 // which matters at low resolution where each weight is used for few pixels. Each image's
@@ -89,10 +100,55 @@ struct Im2colSource: PanelSource {
             packWholeRows(j0: j0, width: width, k: p0, kc: kc, into: dst)
             return
         }
-        let oy0 = j0 / wo, ox0 = j0 % wo
-        // Common case: the panel's pixels lie in one output row, so each (ch, ky, kx) reads `width`
-        // consecutive inputs (stride 1) of one input row.
-        let oneRow = stride == 1 && count == width && ox0 + width <= wo
+        if stride != 1 || width > 32 {
+            packReference(rows: j0, count: count, width: width, k: p0, kc: kc, into: dst)
+            return
+        }
+        // Stride 1: the panel's pixels are runs along output rows (one run when the panel lies in one row,
+        // two or more when an image row is narrower than the panel, as at the UNet's 16×16 and 8×8 levels),
+        // and each (ch, ky, kx) reads a run as consecutive inputs of one input row. Runs are copied with
+        // vector loads and stores: a library memmove per 32 floats cost as much as the copy itself.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * 32) { t in
+            // Run r covers panel columns start[r] ..< start[r + 1] (the last one ..< count); its first
+            // pixel reads input (iy0[r] + ky, ix0[r] + kx).
+            let start = t.baseAddress!, iy0 = start + 32, ix0 = start + 64
+            var runs = 0, q = 0
+            while q < count {
+                let pix = j0 + q, ox = pix % wo
+                start[runs] = q; iy0[runs] = pix / wo - pad; ix0[runs] = ox - pad
+                runs += 1
+                q += min(count - q, wo - ox)
+            }
+            var kx = p0 % kw, ky = (p0 / kw) % kh, ch = p0 / (kw * kh)
+            for p in 0..<kc {
+                let d = dst + p * width
+                let plane = x + ch * h * w
+                for r in 0..<runs {
+                    let q0 = start[r], q1 = r + 1 < runs ? start[r + 1] : count
+                    let iy = iy0[r] + ky, ixs = ix0[r] + kx
+                    copyRun(d + q0, row: plane + iy * w, rowValid: iy >= 0 && iy < h, from: ixs, count: q1 - q0, w: w)
+                }
+                for q in count..<width { d[q] = 0 }
+                kx += 1
+                if kx == kw { kx = 0; ky += 1; if ky == kh { ky = 0; ch += 1 } }
+            }
+        }
+    }
+
+    /// d[q] = row[ix + q] for q < count, zero where ix + q is outside 0 ..< w or the row is outside the image.
+    @inline(__always)
+    private func copyRun(_ d: UnsafeMutablePointer<Float>, row: UnsafePointer<Float>, rowValid: Bool, from ix: Int,
+                         count: Int, w: Int) {
+        if !rowValid { zeroFloats(d, count); return }
+        let lo = min(count, max(0, -ix)), hi = max(lo, min(count, w - ix))
+        for q in 0..<lo { d[q] = 0 }
+        copyFloats(d + lo, row + ix + lo, hi - lo)
+        for q in hi..<count { d[q] = 0 }
+    }
+
+    /// Element by element, any stride: the path for strided convolutions and the reference `pack` is tested
+    /// against.
+    func packReference(rows j0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * width) { t in
             let iyBase = t.baseAddress!, ixBase = t.baseAddress! + width
             for q in 0..<width {
@@ -104,27 +160,30 @@ struct Im2colSource: PanelSource {
             for p in 0..<kc {
                 let d = dst + p * width
                 let plane = x + ch * h * w
-                if oneRow {
-                    let iy = oy0 - pad + ky, ix0 = ox0 - pad + kx
-                    if iy < 0 || iy >= h {
-                        d.update(repeating: 0, count: width)
-                    } else if ix0 >= 0 && ix0 + width <= w {
-                        d.update(from: plane + iy * w + ix0, count: width)
-                    } else {
-                        let row = plane + iy * w
-                        for q in 0..<width { let ix = ix0 + q; d[q] = ix >= 0 && ix < w ? row[ix] : 0 }
-                    }
-                } else {
-                    for q in 0..<width {
-                        let iy = iyBase[q] + ky, ix = ixBase[q] + kx
-                        d[q] = q < count && iy >= 0 && iy < h && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
-                    }
+                for q in 0..<width {
+                    let iy = iyBase[q] + ky, ix = ixBase[q] + kx
+                    d[q] = q < count && iy >= 0 && iy < h && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
                 }
                 kx += 1
                 if kx == kw { kx = 0; ky += 1; if ky == kh { ky = 0; ch += 1 } }
             }
         }
     }
+}
+
+/// d[0 ..< count] = s[0 ..< count], 8 floats per load/store.
+@inline(__always)
+func copyFloats(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>, _ count: Int) {
+    var i = 0
+    while i + 8 <= count { storeVec(d + i, loadVec(s + i)); i += 8 }
+    while i < count { d[i] = s[i]; i += 1 }
+}
+
+@inline(__always)
+func zeroFloats(_ d: UnsafeMutablePointer<Float>, _ count: Int) {
+    var i = 0
+    while i + 8 <= count { storeVec(d + i, SIMD8<Float>()); i += 8 }
+    while i < count { d[i] = 0; i += 1 }
 }
 
 /// Naive direct convolution (Double accumulation): the reference `conv2d` is tested against.

@@ -40,6 +40,7 @@ func fullTile(_ tile: GemmTile, _ kc: Int, _ a: UnsafePointer<Float>, _ b: Unsaf
     kernel6x16(kc, a, b, c, ldc, accumulate)
 }
 
+
 /// One tile of C, full or partial (mr ≤ tile rows, nr ≤ tile columns); partial tiles go through a
 /// scratch tile, so the kernels only ever compute full tiles.
 @inline(__always)
@@ -53,9 +54,23 @@ func microTile(_ tile: GemmTile, _ kc: Int, _ a: UnsafePointer<Float>, _ b: Unsa
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 12 * 32) { t in
         let scratch = t.baseAddress!
         fullTile(tile, kc, a, b, scratch, tc, false)
-        for r in 0..<mr {
-            let src = scratch + r * tc, dst = c + r * ldc
-            if accumulate { for j in 0..<nr { dst[j] += src[j] } } else { for j in 0..<nr { dst[j] = src[j] } }
+        addOrCopyRows(from: scratch, tc, to: c, ldc, rows: mr, columns: nr, accumulate)
+    }
+}
+
+/// c[r, j] (+)= src[r, j] for r < rows, j < columns: a scratch tile onto C, as the kernels' own
+/// accumulating store does it (C + tile sum; vector or scalar, the same rounding).
+@inline(__always)
+func addOrCopyRows(from src: UnsafePointer<Float>, _ lds: Int, to c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                   rows: Int, columns nr: Int, _ accumulate: Bool) {
+    for r in 0..<rows {
+        let s = src + r * lds, dst = c + r * ldc
+        if accumulate {
+            var j = 0
+            while j + 8 <= nr { storeVec(dst + j, loadVec(dst + j) + loadVec(s + j)); j += 8 }
+            while j < nr { dst[j] += s[j]; j += 1 }
+        } else {
+            copyFloats(dst, s, nr)
         }
     }
 }

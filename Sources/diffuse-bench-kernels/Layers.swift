@@ -49,7 +49,10 @@ func runLayerBenchmarks() {
         report("linear \(dtype.rawValue) weights 4096x1280x320", flops: 2 * Double(m * n * k), seconds: t, blas: [])
     }
     for (label, c, o, hw, kk) in [("conv3x3 320→320 @64²", 320, 320, 64, 3), ("conv3x3 640→640 @32²", 640, 640, 32, 3),
-                                  ("conv3x3 1280→1280 @8²", 1280, 1280, 8, 3), ("conv1x1 640→640 @32²", 640, 640, 32, 1)] where selected(label) {
+                                  ("conv3x3 1280→1280 @8²", 1280, 1280, 8, 3), ("conv1x1 640→640 @32²", 640, 640, 32, 1),
+                                  // The VAE decoder's large layers (512-px decode: 512 ch @128², 256 @256², 128 @512²).
+                                  ("conv3x3 512→512 @64²", 512, 512, 64, 3), ("conv3x3 256→256 @128²", 256, 256, 128, 3),
+                                  ("conv3x3 128→128 @256²", 128, 128, 256, 3)] where selected(label) {
         let x = Tensor(shape: [1, c, hw, hw], data: values(c * hw * hw, seed: 5))
         let w = Weight(Tensor(shape: [o, c, kk, kk], data: values(o * c * kk * kk, seed: 6)))
         let b = Weight(Tensor(shape: [o], data: values(o, seed: 7)))

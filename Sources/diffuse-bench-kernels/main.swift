@@ -3,7 +3,7 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--exhaustive-exp]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--exhaustive-exp]
 //
 // --haswell-blas also times OpenBLAS forced to its AVX2 (Haswell) kernels, the fair comparison for our
 // AVX2 code on a CPU where OpenBLAS picks AVX-512 ones.
@@ -18,7 +18,17 @@ if let t = args.firstIndex(of: "--threads").flatMap({ Int(args[$0 + 1]) }) { Par
 let only = args.firstIndex(of: "--only").map { args[$0 + 1] }
 func selected(_ label: String) -> Bool { only.map { label.contains($0) } ?? true }
 
-func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+/// `--cpu-time`: time with the process's CPU clock instead of the wall clock. With `--threads 1` this is the
+/// one worker's time, which other processes' load on the shared machine moves much less than wall time.
+let cpuClock = args.contains("--cpu-time")
+func now() -> Double {
+    if cpuClock {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+    return Double(DispatchTime.now().uptimeNanoseconds) * 1e-9
+}
 
 /// Best wall time of `reps` runs of `body` after one warm-up.
 func bestTime(_ body: () -> Void) -> Double {
