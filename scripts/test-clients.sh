@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCRATCH="${SCRATCH_PATH:-.build}"
 VENV="${CLIENTS_VENV:-$SCRATCH/clients-venv}"
-export STUDIO_ARTIFACTS="${STUDIO_ARTIFACTS:-$PWD/$SCRATCH/artifacts}"
+case "$SCRATCH" in /*) scratch_abs="$SCRATCH" ;; *) scratch_abs="$PWD/$SCRATCH" ;; esac
+export STUDIO_ARTIFACTS="${STUDIO_ARTIFACTS:-$scratch_abs/artifacts}"
 
 if ! command -v chromium >/dev/null && [ -z "${CHROMIUM:-}" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null

@@ -160,3 +160,40 @@ def test_page_generates_with_builtin_model_live_view_and_gallery(studio, page):
         raise
     exceptions = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
     assert not exceptions, exceptions
+
+
+def test_compare_grid_with_builtin_model(studio, page):
+    """The X/Y compare view runs one job per cell with the built-in model and lays the results out labelled."""
+    page.call("Page.navigate", url=studio + "/")
+    page.wait_for("document.readyState === 'complete' && document.querySelector('select[name=model]').options.length > 0",
+                  30, "the page to load its model list")
+    try:
+        page.eval("""(() => {
+            const f = document.getElementById('settings');
+            f.elements.prompt.value = 'a red circle on a blue background';
+            f.elements.steps.value = 4;
+            f.elements.seed.value = 3;
+            document.querySelector('nav button[data-view=compare]').click();
+            document.getElementById('x-key').value = 'seed';
+            document.getElementById('x-values').value = '1, 2';
+            document.getElementById('y-key').value = 'cfg_scale';
+            document.getElementById('y-values').value = '1, 4';
+            document.getElementById('run-grid').click();
+            return true;
+        })()""")
+        page.wait_for("document.getElementById('grid-status').textContent === 'done'", 120, "the grid to finish")
+        heads = page.eval("[...document.querySelectorAll('#grid th')].map(t => t.textContent)")
+        assert heads == ["", "seed: 1", "seed: 2", "cfg_scale: 1", "cfg_scale: 4"], heads
+        page.wait_for("[...document.querySelectorAll('#grid td img')].filter(i => i.complete && i.naturalWidth === 64"
+                      " && i.getAttribute('src').startsWith('/api/images/')).length === 4", 30, "four finished cells")
+        captions = page.eval("[...document.querySelectorAll('#grid td figcaption')].map(c => c.textContent)")
+        assert captions == ["seed 1", "seed 2", "seed 1", "seed 2"], captions
+        # Different guidance with the same seed must give a different picture (each cell is its own job).
+        srcs = page.eval("[...document.querySelectorAll('#grid td img')].map(i => i.getAttribute('src'))")
+        assert len(set(srcs)) == 4, srcs
+        page.screenshot(ARTIFACTS / "studio-compare.png")
+    except BaseException:
+        page.screenshot(ARTIFACTS / "studio-compare-failure.png")
+        raise
+    exceptions = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
+    assert not exceptions, exceptions
