@@ -22,7 +22,7 @@ public func conv2dWeightGradient(x: Tensor, dy: Tensor, kh: Int, kw: Int, stride
     defer { xLast.deallocate(); dyLast.deallocate(); dwTaps.deallocate() }
     x.withUnsafe { toChannelsLast($0.baseAddress!, images: n, channels: c, plane: h * w, into: xLast) }
     dy.withUnsafe { toChannelsLast($0.baseAddress!, images: n, channels: o, plane: p, into: dyLast) }
-    let a = ContiguousKMajorSource(base: dyLast, ld: o)
+    let a = KMajorSource(base: dyLast, ld: o)
     let b = ChannelsLastTapsSource(x: xLast, c: c, h: h, w: w, kw: kw, stride: stride, pad: padding, ho: ho, wo: wo)
     gemmParallel(m: o, n: taps, k: n * p, a: a, b: b, c: dwTaps, ldc: taps, accumulate: false)
     for oc in 0..<o {

@@ -48,7 +48,8 @@ struct RowMajorSource: PanelSource {
     }
 }
 
-/// element(r, p) = base[p · ld + r]: a matrix stored [K, rows] (V in P·V, the pixels of a 1×1 conv).
+/// element(r, p) = base[p · ld + r]: a matrix stored [K, rows] (V in P·V, the pixels of a 1×1 conv, a
+/// transposed GEMM operand). Each K step's `count` rows are contiguous, so a panel row is a short vector copy.
 struct KMajorSource: PanelSource {
     let base: UnsafePointer<Float>
     let ld: Int
@@ -57,14 +58,10 @@ struct KMajorSource: PanelSource {
     func pack(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
         for p in 0..<kc {
             let s = base + (p0 + p) * ld + r0, d = dst + p * width
-            if count == 16 && width == 16 {
-                storeVec(d, loadVec(s)); storeVec(d + 8, loadVec(s + 8))
-            } else if count == width {
-                d.update(from: s, count: width)
-            } else {
-                for r in 0..<count { d[r] = s[r] }
-                for r in count..<width { d[r] = 0 }
-            }
+            var r = 0
+            while r + 8 <= count { storeVec(d + r, loadVec(s + r)); r += 8 }
+            while r < count { d[r] = s[r]; r += 1 }
+            while r < width { d[r] = 0; r += 1 }
         }
     }
 }

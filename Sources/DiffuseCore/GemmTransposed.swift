@@ -14,17 +14,17 @@ public func gemm(
     accumulate: Bool = false, serial: Bool = false
 ) {
     // The engine computes A' · B'ᵀ with A' element (i, p) and B' element (j, p): a row-major operand read
-    // along K is RowMajorSource, one stored K-major is ContiguousKMajorSource.
+    // along K is RowMajorSource, one stored K-major is KMajorSource.
     switch (transA, transB) {
     case (false, true):
         run(m, n, k, RowMajorSource(base: a, ld: lda), RowMajorSource(base: b, ld: ldb), c, ldc, accumulate, serial)
     case (false, false):
-        run(m, n, k, RowMajorSource(base: a, ld: lda), ContiguousKMajorSource(base: b, ld: ldb), c, ldc, accumulate, serial)
+        run(m, n, k, RowMajorSource(base: a, ld: lda), KMajorSource(base: b, ld: ldb), c, ldc, accumulate, serial)
     case (true, false):
-        run(m, n, k, ContiguousKMajorSource(base: a, ld: lda), ContiguousKMajorSource(base: b, ld: ldb), c, ldc,
+        run(m, n, k, KMajorSource(base: a, ld: lda), KMajorSource(base: b, ld: ldb), c, ldc,
             accumulate, serial)
     case (true, true):
-        run(m, n, k, ContiguousKMajorSource(base: a, ld: lda), RowMajorSource(base: b, ld: ldb), c, ldc, accumulate, serial)
+        run(m, n, k, KMajorSource(base: a, ld: lda), RowMajorSource(base: b, ld: ldb), c, ldc, accumulate, serial)
     }
 }
 
@@ -55,21 +55,3 @@ public func gemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a:
     return c
 }
 
-/// element(r, p) = base[p · ld + r], packed with vector copies: each K step's `count` rows are
-/// contiguous in memory, so a panel row is one short memcpy (KMajorSource copies lane by lane unless the
-/// panel is exactly 16 wide).
-struct ContiguousKMajorSource: PanelSource {
-    let base: UnsafePointer<Float>
-    let ld: Int
-
-    @inline(__always)
-    func pack(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
-        for p in 0..<kc {
-            let s = base + (p0 + p) * ld + r0, d = dst + p * width
-            var r = 0
-            while r + 8 <= count { storeVec(d + r, loadVec(s + r)); r += 8 }
-            while r < count { d[r] = s[r]; r += 1 }
-            while r < width { d[r] = 0; r += 1 }
-        }
-    }
-}
