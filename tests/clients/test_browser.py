@@ -111,10 +111,19 @@ def page():
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_page_generates_with_builtin_model_live_view_and_gallery(studio, page):
+def open_page(studio, page):
     page.call("Page.navigate", url=studio + "/")
     page.wait_for("document.readyState === 'complete' && document.querySelector('select[name=model]').options.length > 0",
                   30, "the page to load its model list")
+
+
+def assert_no_exceptions(page):
+    exceptions = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
+    assert not exceptions, exceptions
+
+
+def test_page_generates_with_builtin_model_live_view_and_gallery(studio, page):
+    open_page(studio, page)
     try:
         assert page.eval("document.querySelector('select[name=model]').value") == "builtin"
         # The form offers the built-in model's defaults and no settings it would refuse.
@@ -158,15 +167,12 @@ def test_page_generates_with_builtin_model_live_view_and_gallery(studio, page):
     except BaseException:
         page.screenshot(ARTIFACTS / "studio-failure.png")
         raise
-    exceptions = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
-    assert not exceptions, exceptions
+    assert_no_exceptions(page)
 
 
 def test_compare_grid_with_builtin_model(studio, page):
     """The X/Y compare view runs one job per cell with the built-in model and lays the results out labelled."""
-    page.call("Page.navigate", url=studio + "/")
-    page.wait_for("document.readyState === 'complete' && document.querySelector('select[name=model]').options.length > 0",
-                  30, "the page to load its model list")
+    open_page(studio, page)
     try:
         page.eval("""(() => {
             const f = document.getElementById('settings');
@@ -195,5 +201,4 @@ def test_compare_grid_with_builtin_model(studio, page):
     except BaseException:
         page.screenshot(ARTIFACTS / "studio-compare-failure.png")
         raise
-    exceptions = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
-    assert not exceptions, exceptions
+    assert_no_exceptions(page)
