@@ -49,6 +49,38 @@ final class TrainObjectiveTests: XCTestCase {
         }
     }
 
+    func testZeroTerminalSnrTrailingDDIMMatchesDiffusers() throws {
+        let f = try FixtureTensors("grads/optim.safetensors")
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: fixturesRoot
+            .appendingPathComponent("grads/optim.json"))) as! [String: Any]
+        let table = try NoiseScheduleTable(schedule: "linear", betaStart: 0.0001, betaEnd: 0.02, timesteps: 1000,
+                                           rescaleZeroSnr: true)
+        XCTAssertEqual(table.alphasCumprod.last, 0, "the last step is pure noise")
+        // Same float32 cumprod as the plain schedule, then a shift and scale of √ᾱ: 2e-6 as above.
+        assertClose(Tensor(shape: [1000], data: table.alphasCumprod), f["ddpm.zero_snr.alphas_cumprod"], atol: 2e-6, "ᾱ")
+        XCTAssertEqual(table.ddimTimesteps(steps: 20, spacing: "trailing"), meta["ddim_trailing_timesteps_20"] as? [Int])
+        let steps = table.ddimTimesteps(steps: 4, spacing: "trailing")
+        XCTAssertEqual(steps, meta["ddim_trailing_timesteps_4"] as? [Int])
+        let outputs = split(f["ddim.outputs"], parts: 4, axis: 0).map { $0.reshaped([1, 3, 4, 4]) }
+        var x = f["ddim.start"]
+        for (i, t) in steps.enumerated() {
+            x = table.ddimStep(sample: x, modelOutput: outputs[i], timestep: t,
+                               previous: i + 1 < steps.count ? steps[i + 1] : -1, prediction: .vPrediction)
+        }
+        // As the DDIM loop above: four float32 steps on O(1) values.
+        assertClose(x, f["ddim.zero_snr.final"], atol: 1e-5, "DDIM zero SNR trailing")
+    }
+
+    func testZeroSnrNeedsVPredictionAndSpacingIsChecked() {
+        var c = TrainConfig()
+        c.rescaleBetasZeroSnr = true
+        XCTAssertNotNil(c.problem(), "ε-prediction at zero SNR must be refused")
+        c.prediction = .vPrediction
+        XCTAssertNil(c.problem())
+        c.timestepSpacing = "linspace"
+        XCTAssertEqual(c.problem(), "timestepSpacing must be \"leading\" or \"trailing\" (got \"linspace\")")
+    }
+
     func testBadScheduleValuesAreRefused() {
         XCTAssertThrowsError(try NoiseScheduleTable(schedule: "cosine", betaStart: 0.1, betaEnd: 0.2, timesteps: 10))
         XCTAssertThrowsError(try NoiseScheduleTable(schedule: "linear", betaStart: 0.2, betaEnd: 0.1, timesteps: 10))

@@ -5,11 +5,18 @@ import Foundation
 ///   x_t = √ᾱ_t · x0 + √(1 − ᾱ_t) · ε,  target ε (epsilon) or v = √ᾱ_t · ε − √(1 − ᾱ_t) · x0 (v_prediction).
 /// Betas as DDPMScheduler makes them (linear or scaled_linear, float32), ᾱ = cumprod(1 − β) accumulated in
 /// Double and rounded to float32 per entry (torch.cumprod on the CPU). Leaves out squaredcos_cap_v2 and
-/// zero-terminal-SNR rescaling.
+/// With `rescaleZeroSnr`, diffusers' rescale_zero_terminal_snr on those betas (float32, as torch does it).
+/// Leaves out squaredcos_cap_v2.
 public struct NoiseScheduleTable: Sendable, Equatable {
     public let alphasCumprod: [Float]
 
-    public init(schedule: String, betaStart: Double, betaEnd: Double, timesteps: Int) throws {
+    /// The schedule a training config describes.
+    public init(_ c: TrainConfig) throws {
+        try self.init(schedule: c.betaSchedule, betaStart: c.betaStart, betaEnd: c.betaEnd, timesteps: c.timesteps,
+                      rescaleZeroSnr: c.rescaleBetasZeroSnr)
+    }
+
+    public init(schedule: String, betaStart: Double, betaEnd: Double, timesteps: Int, rescaleZeroSnr: Bool = false) throws {
         guard timesteps >= 2 else { throw TrainingError("diffusion.timesteps must be ≥ 2 (got \(timesteps))") }
         guard betaStart > 0, betaEnd < 1, betaStart <= betaEnd else {
             throw TrainingError("diffusion betas must satisfy 0 < betaStart ≤ betaEnd < 1 (got \(betaStart), \(betaEnd))")
@@ -21,11 +28,26 @@ public struct NoiseScheduleTable: Sendable, Equatable {
             betas = linspace(Float(betaStart.squareRoot()), Float(betaEnd.squareRoot()), timesteps).map { $0 * $0 }
         default: throw TrainingError("diffusion.betaSchedule \"\(schedule)\" is not supported; use linear or scaled_linear")
         }
-        var product = 1.0
-        alphasCumprod = betas.map { product *= Double(1 - $0); return Float(product) }
+        alphasCumprod = cumulativeAlphas(rescaleZeroSnr ? zeroTerminalSnrBetas(betas) : betas)
     }
 
     public var count: Int { alphasCumprod.count }
+}
+
+/// ᾱ_t = ∏(1 − β), accumulated in Double and rounded per entry (torch.cumprod's float32 result on the CPU).
+func cumulativeAlphas(_ betas: [Float]) -> [Float] {
+    var product = 1.0
+    return betas.map { product *= Double(1 - $0); return Float(product) }
+}
+
+/// diffusers' rescale_zero_terminal_snr: √ᾱ shifted so the last is 0 and scaled so the first is unchanged,
+/// then turned back into betas (the last becomes 1). Float32 throughout, as the torch original.
+func zeroTerminalSnrBetas(_ betas: [Float]) -> [Float] {
+    var root = cumulativeAlphas(betas).map { $0.squareRoot() }
+    let first = root[0], last = root[root.count - 1]
+    root = root.map { ($0 - last) * (first / (first - last)) }
+    let bar = root.map { $0 * $0 }
+    return bar.indices.map { i in 1 - (i == 0 ? bar[0] : bar[i] / bar[i - 1]) }
 }
 
 /// torch.linspace(start, end, n) in float32: the first half counts up from start, the second half down from end.

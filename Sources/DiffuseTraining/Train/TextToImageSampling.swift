@@ -37,8 +37,7 @@ public struct BuiltinModel {
         self.model = model
         self.config = config
         self.metadata = file.metadata
-        schedule = try NoiseScheduleTable(schedule: config.betaSchedule, betaStart: config.betaStart,
-                                          betaEnd: config.betaEnd, timesteps: config.timesteps)
+        schedule = try NoiseScheduleTable(config)
     }
 
     /// Writes only the weights to publish (EMA by default) in `dtype`, with the training config and the
@@ -69,7 +68,7 @@ public struct BuiltinModel {
         let s = config.model.imageSize
         var rng = TrainingRNG(seed: seed)
         var x = rng.normals([1, 3, s, s])
-        let timesteps = schedule.ddimTimesteps(steps: steps)
+        let timesteps = schedule.ddimTimesteps(steps: steps, spacing: config.timestepSpacing)
         let ids = [model.tokenizer.encode(""), model.tokenizer.encode(prompt)]
         for (i, t) in timesteps.enumerated() {
             let out = model.forward(concat([x, x], axis: 0), timesteps: [Float(t), Float(t)], ids: ids)
@@ -104,9 +103,15 @@ public struct BuiltinSamplingStep {
 }
 
 extension NoiseScheduleTable {
-    /// DDIMScheduler.set_timesteps with "leading" spacing and steps_offset 0: k·(T / steps), descending.
-    public func ddimTimesteps(steps: Int) -> [Int] {
-        let n = min(max(steps, 1), count), stride = count / n
+    /// DDIMScheduler.set_timesteps with steps_offset 0, descending: "leading" k·(T / steps) with integer
+    /// division; "trailing" round(T − k·T/steps) − 1 with a float ratio (999, 949, … for 20 of 1000).
+    public func ddimTimesteps(steps: Int, spacing: String = "leading") -> [Int] {
+        let n = min(max(steps, 1), count)
+        if spacing == "trailing" {
+            let ratio = Double(count) / Double(n)
+            return (0..<n).map { k in Int((Double(count) - Double(k) * ratio).rounded(.toNearestOrEven)) - 1 }
+        }
+        let stride = count / n
         return (0..<n).map { $0 * stride }.reversed()
     }
 

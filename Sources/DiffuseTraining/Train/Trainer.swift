@@ -49,8 +49,7 @@ public final class Trainer {
         try Self.check(config, dataset)
         self.config = config
         model = try TextToImageModel(config: config.model, seed: config.seed)
-        schedule = try NoiseScheduleTable(schedule: config.betaSchedule, betaStart: config.betaStart,
-                                          betaEnd: config.betaEnd, timesteps: config.timesteps)
+        schedule = try NoiseScheduleTable(config)
         optimizer = AdamW(beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, weightDecay: config.weightDecay)
         ema = EMA(model.parameters, maxDecay: config.emaDecay)
         rng = TrainingRNG(seed: config.seed ^ 0x5EED_0F_7EA1)
@@ -62,8 +61,7 @@ public final class Trainer {
          losses: [Float], trainingSeconds: Double) throws {
         self.config = config
         self.model = model
-        schedule = try NoiseScheduleTable(schedule: config.betaSchedule, betaStart: config.betaStart,
-                                          betaEnd: config.betaEnd, timesteps: config.timesteps)
+        schedule = try NoiseScheduleTable(config)
         self.optimizer = optimizer; self.ema = ema; self.rng = rng
         self.step = step; self.losses = losses; self.trainingSeconds = trainingSeconds
     }
