@@ -65,7 +65,8 @@ final class TrainObjectiveTests: XCTestCase {
         var x = f["ddim.start"]
         for (i, t) in steps.enumerated() {
             x = table.ddimStep(sample: x, modelOutput: outputs[i], timestep: t,
-                               previous: i + 1 < steps.count ? steps[i + 1] : -1, prediction: .vPrediction)
+                               previous: i + 1 < steps.count ? steps[i + 1] : -1, prediction: .vPrediction,
+                               useClippedModelOutput: true)
         }
         // As the DDIM loop above: four float32 steps on O(1) values.
         assertClose(x, f["ddim.zero_snr.final"], atol: 1e-5, "DDIM zero SNR trailing")

@@ -4,8 +4,10 @@ import Foundation
 
 /// Inference for the built-in model: loading weights (an exported model or a training checkpoint) and
 /// DDIM sampling (Song et al. 2021, η = 0) with classifier-free guidance. Matches diffusers' DDIMScheduler
-/// with timestep_spacing "leading", set_alpha_to_one, and clip_sample on (x̂0 clamped to [−1, 1]: the
-/// model works in pixel space, where images are bounded). Leaves out η > 0 and thresholding.
+/// with the config's timestep_spacing, set_alpha_to_one, clip_sample on (x̂0 clamped to [−1, 1]: the
+/// model works in pixel space, where images are bounded) and `use_clipped_model_output=True`: with guidance
+/// 4 the guided x̂0 overshoots the clamp, and without re-deriving ε from the clamped x̂0 the overshoot fed
+/// back as a colour cast (a "blue background" turned pink by t = 749). Leaves out η > 0 and thresholding.
 public struct BuiltinModel {
     public let model: TextToImageModel
     public let config: TrainConfig
@@ -76,7 +78,7 @@ public struct BuiltinModel {
             let guided = zipMap(halves[0], halves[1]) { u, c in u + guidance * (c - u) }
             let next = schedule.ddimStep(sample: x, modelOutput: guided, timestep: t,
                                          previous: i + 1 < timesteps.count ? timesteps[i + 1] : -1,
-                                         prediction: config.prediction)
+                                         prediction: config.prediction, useClippedModelOutput: true)
             try progress(BuiltinSamplingStep(step: i + 1, total: timesteps.count, sample: x, modelOutput: guided,
                                              timestep: t, schedule: schedule, prediction: config.prediction))
             x = next
@@ -125,15 +127,18 @@ extension NoiseScheduleTable {
     }
 
     /// One DDIM step (η = 0, clip_sample to [−1, 1], set_alpha_to_one): x_t → x_prev (`previous` < 0: the end).
+    /// `useClippedModelOutput` is DDIMScheduler.step's argument of that name: ε re-derived from the clamped x̂0,
+    /// so that the part of a guided x̂0 beyond [−1, 1] is not carried into x_prev as noise.
     public func ddimStep(sample: Tensor, modelOutput: Tensor, timestep t: Int, previous: Int,
-                         prediction: PredictionType) -> Tensor {
+                         prediction: PredictionType, useClippedModelOutput: Bool = false) -> Tensor {
         let a = alphasCumprod[t], aPrev = previous >= 0 ? alphasCumprod[previous] : 1
         let sa = a.squareRoot(), s1 = (1 - a).squareRoot()
         let sp = aPrev.squareRoot(), sp1 = (1 - aPrev).squareRoot()
         return zipMap(sample, modelOutput) { xt, o in
             let x0 = prediction == .epsilon ? (xt - s1 * o) / sa : sa * xt - s1 * o
-            let eps = prediction == .epsilon ? o : sa * o + s1 * xt
-            return sp * min(max(x0, -1), 1) + sp1 * eps
+            let clipped = min(max(x0, -1), 1)
+            let eps = useClippedModelOutput ? (xt - sa * clipped) / s1 : prediction == .epsilon ? o : sa * o + s1 * xt
+            return sp * clipped + sp1 * eps
         }
     }
 }
