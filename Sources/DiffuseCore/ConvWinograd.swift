@@ -1,0 +1,86 @@
+import Foundation
+
+// Stride-1, pad-1 3×3 convolutions by Winograd's minimal filtering F(4×4, 3×3) (transforms and their
+// derivation: WinogradTransforms.swift). Each 4×4 block of outputs ("tile") costs 36 multiplications per
+// (input, output) channel pair instead of 144: the convolution becomes 36 independent GEMMs
+//     M[ξ][co][t] = Σ_ci U[ξ][co][ci] · V[ξ][ci][t]      (ξ: the 6×6 transformed positions, t: tiles)
+// on the existing packed GEMM, plus three cheap transforms. All arithmetic stays float32: only the order of
+// additions and the transforms' rounding differ from the direct sum (errors measured in WinogradTests).
+//
+// Memory stays bounded (no transformed weights are kept between calls, the SD weights stay memory-mapped
+// f16): tile rows are processed in chunks and output channels in blocks, sized so that V, U and M of one
+// step together stay under `winogradScratchFloats`. Filters are re-transformed per chunk; that costs
+// ~1/T_c of the GEMM work, T_c the tiles of a chunk (hundreds or more).
+
+/// Floats of scratch one call may use for V, U and M together (64 MB).
+let winogradScratchFloats = 16 << 20
+
+/// Whether `conv2d` runs this convolution by Winograd: 3×3, stride 1, pad 1, and measured faster than the
+/// direct GEMM for its size. Measurements (release, 2 threads, AVX-512 tile, this machine; ms direct →
+/// Winograd) justify the thresholds: see `winogradFaster`.
+func winogradApplies(kh: Int, kw: Int, stride: Int, padding: Int, n: Int, c: Int, h: Int, w: Int, o: Int) -> Bool {
+    kh == 3 && kw == 3 && stride == 1 && padding == 1 && winogradEnabled && winogradFaster(n: n, c: c, h: h, w: w, o: o)
+}
+
+/// `DIFFUSE_NO_WINOGRAD=1` turns the path off (to compare with the direct convolution in the same build).
+let winogradEnabled = ProcessInfo.processInfo.environment["DIFFUSE_NO_WINOGRAD"] != "1"
+
+/// The size thresholds, in one place.
+func winogradFaster(n: Int, c: Int, h: Int, w: Int, o: Int) -> Bool {
+    // Placeholder-free rule pending measurements: enough tiles and channels for the GEMMs to be efficient.
+    let tiles = n * ((h + 3) / 4) * ((w + 3) / 4)
+    return tiles >= 64 && c >= 16 && o >= 16
+}
+
+/// y[img, co, :, :] (+)= conv3×3(x[img], w)[co] for a stride-1, pad-1 convolution; x: [n, c, h, w],
+/// y: [n, o, h, w], weight: [o, c, 3, 3]. `accumulate`: add onto y (bias and residual already there).
+/// `scratchFloats` smaller than the default only in tests (many chunks and channel blocks on small shapes).
+func conv2dWinograd(x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: Weight, o: Int,
+                    y: UnsafeMutablePointer<Float>, accumulate: Bool, scratchFloats: Int = winogradScratchFloats) {
+    let plan = WinogradPlan(n: n, c: c, h: h, w: w, o: o)
+    let (tw, tileRows) = (plan.tw, n * plan.th)
+    let cp = roundUp(c, 8)
+    // Output channel block: U ≤ a quarter of the budget, whole micro-tile rows.
+    let block = min(o, max(12, (scratchFloats / 4) / (36 * cp) / 12 * 12))
+    // Tile rows per chunk: V [36][c][ldv] and M [36][block][ldm] in the rest.
+    let perRow = 36 * (c + block) * tw
+    let chunkRows = max(1, min(tileRows, (scratchFloats - 36 * block * cp) / perRow))
+    let maxTiles = chunkRows * tw, ld = roundUp(maxTiles, 8) + 8
+    let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * c * ld)
+    let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * block * cp)
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: 36 * block * ld + 8)
+    defer { v.deallocate(); u.deallocate(); m.deallocate() }
+    var r0 = 0
+    while r0 < tileRows {
+        let r1 = min(tileRows, r0 + chunkRows), tiles = (r1 - r0) * tw
+        Parallel.forRange(c) { chs in
+            winogradInputTransform(x, plan: plan, rows: r0, r1, channels: chs, v: v, ldv: ld)
+        }
+        var co0 = 0
+        while co0 < o {
+            let rows = min(block, o - co0)
+            Parallel.forRange(rows) { cos in
+                winogradFilterTransform(weight, c: c, outputs: co0, co0 + rows, rows: cos, u: u, ld: cp, blockRows: block)
+            }
+            // The 36 GEMMs split between the threads: each is [rows × c] · [c × tiles], big enough alone.
+            Parallel.forRange(36) { ξs in
+                for ξ in ξs {
+                    gemmBlocked(rows: 0..<rows, cols: 0..<tiles, k: c, a: RowMajorSource(base: u + ξ * block * cp, ld: cp),
+                                b: KMajorSource(base: v + ξ * c * ld, ld: ld), c: m + ξ * block * ld, ldc: ld,
+                                accumulate: false)
+                }
+            }
+            Parallel.forRange(rows) { cos in
+                winogradOutputTransform(m, ldm: ld, blockRows: block, plan: plan, rows: r0, r1, outputs: co0,
+                                        channels: cos, y: y, accumulate: accumulate)
+            }
+            co0 += rows
+        }
+        r0 = r1
+    }
+}
+
+/// Benchmark hook: `conv2d` with Winograd forced on or off (diffuse-bench-kernels --winograd).
+public func _conv2d(_ x: Tensor, _ w: Weight, _ b: Weight?, padding: Int, winograd: Bool) -> Tensor {
+    conv2d(x, w, b, stride: 1, padding: padding, residual: nil, direct: true, winograd: winograd)
+}
