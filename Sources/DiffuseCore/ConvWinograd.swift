@@ -16,8 +16,7 @@ import Foundation
 let winogradScratchFloats = 16 << 20
 
 /// Whether `conv2d` runs this convolution by Winograd: 3×3, stride 1, pad 1, and measured faster than the
-/// direct GEMM for its size. Measurements (release, 2 threads, AVX-512 tile, this machine; ms direct →
-/// Winograd) justify the thresholds: see `winogradFaster`.
+/// direct GEMM for its size (`winogradFaster`).
 func winogradApplies(kh: Int, kw: Int, stride: Int, padding: Int, n: Int, c: Int, h: Int, w: Int, o: Int) -> Bool {
     kh == 3 && kw == 3 && stride == 1 && padding == 1 && winogradEnabled && winogradFaster(n: n, c: c, h: h, w: w, o: o)
 }
@@ -25,11 +24,16 @@ func winogradApplies(kh: Int, kw: Int, stride: Int, padding: Int, n: Int, c: Int
 /// `DIFFUSE_NO_WINOGRAD=1` turns the path off (to compare with the direct convolution in the same build).
 let winogradEnabled = ProcessInfo.processInfo.environment["DIFFUSE_NO_WINOGRAD"] != "1"
 
-/// The size thresholds, in one place.
+/// The size thresholds, in one place. Measured with `diffuse-bench-kernels --winograd --threads 2` (release,
+/// AVX-512 tile, f16 weights, machine load ≈ 4 so ±30%), Winograd time / direct time:
+///   32×32 and larger, c and o ≥ 128: 0.42–0.75 (UNet 320→320 @32 batch 2: 0.66, 640→320: 0.45, VAE 512→512
+///     @64: 0.43, 256→256 @256: 0.42, 128→128 @256: 0.75);
+///   16×16 (UNet batch 2, 32 tiles): 0.94–1.16, no gain: too few tiles per GEMM for the packing of U to pay;
+///   8×8 and 4×4: 3–6.5× slower (8 or 2 tiles: GEMM panels mostly padding);
+///   few channels: 4→320 @32 5.4×, 4→512 @32 3×, 128→3 @256 4.4× slower (transforms dominate, the 3-row
+///     GEMM pads to 12); 320→4 @32 measured 0.36–0.56 but is one small layer: left direct with the rule.
 func winogradFaster(n: Int, c: Int, h: Int, w: Int, o: Int) -> Bool {
-    // Placeholder-free rule pending measurements: enough tiles and channels for the GEMMs to be efficient.
-    let tiles = n * ((h + 3) / 4) * ((w + 3) / 4)
-    return tiles >= 64 && c >= 16 && o >= 16
+    h >= 32 && w >= 32 && c >= 64 && o >= 64
 }
 
 /// y[img, co, :, :] (+)= conv3×3(x[img], w)[co] for a stride-1, pad-1 convolution; x: [n, c, h, w],

@@ -1,3 +1,5 @@
+import CDiffuseCPU
+
 // The three transforms of Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray 2015), built by the
 // Toom–Cook construction on the interpolation points 0, 1, −1, 1/2, −2 and ∞: Aᵀ[i][j] = a_jⁱ,
 // G[j][k] = a_jᵏ / Π_(l≠j)(a_j − a_l), Bᵀ row j = the coefficients of Π_(l≠j)(x − a_l) (row ∞: of Π_l(x − a_l)).
@@ -136,13 +138,11 @@ private func splitRow(_ plane: UnsafePointer<Float>, row: Int, p: WinogradPlan, 
 func winogradFilterTransform(_ weight: Weight, c: Int, outputs co0: Int, _ co1: Int, rows: Range<Int>,
                              u: UnsafeMutablePointer<Float>, ld: Int, blockRows: Int) {
     let cp = roundUp(c, 8)
-    let raw = UnsafeMutablePointer<Float>.allocate(capacity: 9 * c + 8)
-    let taps = UnsafeMutablePointer<Float>.allocate(capacity: 9 * cp)   // taps[k][ci]
-    defer { raw.deallocate(); taps.deallocate() }
+    let taps = UnsafeMutablePointer<Float>.allocate(capacity: 9 * cp)   // taps[k][ci], zero for ci ≥ c
+    defer { taps.deallocate() }
     taps.initialize(repeating: 0, count: 9 * cp)
     for co in rows {
-        widenWeightRow(weight, from: (co0 + co) * 9 * c, count: 9 * c, into: raw)
-        for ci in 0..<c { for k in 0..<9 { taps[k * cp + ci] = raw[ci * 9 + k] } }
+        widenTaps(weight, row: co0 + co, c: c, into: taps, ld: cp)
         var ci = 0
         while ci < cp {
             let t = taps + ci
@@ -169,14 +169,19 @@ private func storeFilterRow(_ r: (WinoVec, WinoVec, WinoVec, WinoVec, WinoVec, W
     storeVec(dst + 3 * step, r.3); storeVec(dst + 4 * step, r.4); storeVec(dst + 5 * step, r.5)
 }
 
-/// out[0 ..< count] = weight elements from `start`, f16 with vector widening (exact, as `halfToFloat`).
+/// taps[k · ld + ci] = weight[row, ci, k / 3, k % 3] as float32: the C packers' F16C widening and 8×8 register
+/// transposes (the Swift vector widening hit denormal assists on small f16 weights: 57% of the call).
 @inline(__always)
-private func widenWeightRow(_ weight: Weight, from start: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
-    guard weight.dtype == .f16 else { weight.widen(from: start, count: count, into: out); return }
-    let p = weight.base.assumingMemoryBound(to: UInt16.self) + start
-    var i = 0
-    while i + 8 <= count { storeVec(out + i, widenHalf8(p + i)); i += 8 }
-    while i < count { out[i] = halfToFloat(p[i]); i += 1 }
+private func widenTaps(_ weight: Weight, row: Int, c: Int, into taps: UnsafeMutablePointer<Float>, ld: Int) {
+    let start = row * 9 * c
+    switch weight.dtype {
+    case .f16:
+        diffuse_pack_f16_panel(weight.base.assumingMemoryBound(to: UInt16.self) + start, 9, c, ld, 9, taps)
+    case .f32:
+        diffuse_pack_f32_panel(weight.base.assumingMemoryBound(to: Float.self) + start, 9, c, ld, 9, taps)
+    case .bf16:
+        for ci in 0..<c { for k in 0..<9 { taps[k * ld + ci] = weight[start + ci * 9 + k] } }
+    }
 }
 
 /// y[img, co, 4ty + i, 4tx + j] (+)= (Aᵀ M A)[i][j] for output channels `rows` of the block starting at co0
