@@ -21,8 +21,11 @@ func winogradApplies(kh: Int, kw: Int, stride: Int, padding: Int, n: Int, c: Int
     kh == 3 && kw == 3 && stride == 1 && padding == 1 && winogradEnabled && winogradFaster(n: n, c: c, h: h, w: w, o: o)
 }
 
-/// `DIFFUSE_NO_WINOGRAD=1` turns the path off (to compare with the direct convolution in the same build).
+/// `DIFFUSE_NO_WINOGRAD=1` turns the path off (to compare with the direct convolution in the same build);
+/// `DIFFUSE_WINOGRAD_EVERYWHERE=1` ignores the size thresholds, so that the parity tests' small models run
+/// every 3×3 stride-1 convolution through it.
 let winogradEnabled = ProcessInfo.processInfo.environment["DIFFUSE_NO_WINOGRAD"] != "1"
+let winogradEverywhere = ProcessInfo.processInfo.environment["DIFFUSE_WINOGRAD_EVERYWHERE"] == "1"
 
 /// The size thresholds, in one place. Measured with `diffuse-bench-kernels --winograd --threads 2` (release,
 /// AVX-512 tile, f16 weights, machine load ≈ 4 so ±30%), Winograd time / direct time:
@@ -33,7 +36,7 @@ let winogradEnabled = ProcessInfo.processInfo.environment["DIFFUSE_NO_WINOGRAD"]
 ///   few channels: 4→320 @32 5.4×, 4→512 @32 3×, 128→3 @256 4.4× slower (transforms dominate, the 3-row
 ///     GEMM pads to 12); 320→4 @32 measured 0.36–0.56 but is one small layer: left direct with the rule.
 func winogradFaster(n: Int, c: Int, h: Int, w: Int, o: Int) -> Bool {
-    h >= 32 && w >= 32 && c >= 64 && o >= 64
+    winogradEverywhere || h >= 32 && w >= 32 && c >= 64 && o >= 64
 }
 
 /// y[img, co, :, :] (+)= conv3×3(x[img], w)[co] for a stride-1, pad-1 convolution; x: [n, c, h, w],
