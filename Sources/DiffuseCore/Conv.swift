@@ -10,9 +10,10 @@ public func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, stride: Int = 1
     conv2d(x, w, b, stride: stride, padding: padding, residual: residual, direct: true)
 }
 
-/// `direct: false` forces the packed path even where the in-place one applies (tests compare the two).
+/// `direct: false` forces the packed path even where the in-place one applies (tests compare the two);
+/// `winograd` forces Winograd on or off (nil: where `winogradApplies` says it is faster).
 func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight?, stride: Int, padding: Int, residual: Tensor?,
-            direct: Bool) -> Tensor {
+            direct: Bool, winograd: Bool? = nil) -> Tensor {
     let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3])
     precondition(w.shape[1] == c, "conv2d: input \(x.shape) vs weight \(w.shape)")
@@ -37,6 +38,12 @@ func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight?, stride: Int, padding: Int, r
             let pointwise = kh == 1 && kw == 1 && stride == 1 && padding == 0
             func image(_ i: Int) -> Im2colSource {
                 Im2colSource(x: xb + i * c * h * wd, c: c, h: h, w: wd, kh: kh, kw: kw, stride: stride, pad: padding, wo: wo)
+            }
+            let winogradFits = kh == 3 && kw == 3 && stride == 1 && padding == 1
+            if winograd ?? winogradApplies(kh: kh, kw: kw, stride: stride, padding: padding, n: n, c: c, h: h, w: wd, o: o) {
+                precondition(winogradFits, "conv2d: Winograd forced on a \(kh)×\(kw) stride-\(stride) pad-\(padding) convolution")
+                conv2dWinograd(x: xb, n: n, c: c, h: h, w: wd, weight: w, o: o, y: yb, accumulate: accumulate)
+                return
             }
             let a = WeightSource(w: w, ld: ck)
             if direct && conv2dDirectApplies(stride: stride, wo: wo, c: c, h: h, w: wd, tile: GemmTile.active) {

@@ -3,8 +3,9 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--exhaustive-exp]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--exhaustive-exp] [--winograd]
 //
+// --winograd times the 3×3 convolutions of SD 1.5 direct and by Winograd, and exits.
 // --haswell-blas also times OpenBLAS forced to its AVX2 (Haswell) kernels, the fair comparison for our
 // AVX2 code on a CPU where OpenBLAS picks AVX-512 ones.
 import DiffuseCore
@@ -67,6 +68,11 @@ func numpyGflops(m: Int, n: Int, k: Int, coreType: String?) -> (Double, String)?
     let parts = out.split(separator: " ")
     guard parts.count == 2, let g = Double(parts[0]) else { return nil }
     return (g, parts[1].trimmingCharacters(in: .whitespacesAndNewlines))
+}
+
+if args.contains("--winograd") {
+    runWinogradBenchmarks()
+    exit(0)
 }
 
 if args.contains("--exhaustive-exp") {
