@@ -137,15 +137,30 @@ private struct SmallLinearJob {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { bias in
             let bp = bias.baseAddress!
             if let b = t.bias { b.widen(from: j0, count: count, into: bp) } else { bp.update(repeating: 0, count: count) }
+            // Explicit loops: a 32-float row copy through memmove costs more in the call than the copy.
             if let r = t.residual {
                 r.withUnsafe { rp in
                     for i in 0..<m {
                         let src = rp.baseAddress! + i * ldc + j0, dst = c + i * ldc
-                        for j in 0..<count { dst[j] = src[j] + bp[j] }
+                        var j = 0
+                        while j + 8 <= count { storeVec(dst + j, loadVec(src + j) + loadVec(bp + j)); j += 8 }
+                        while j < count { dst[j] = src[j] + bp[j]; j += 1 }
                     }
                 }
+            } else if count == 32 {
+                // The bias held in registers and stored per row (a row copy loop becomes a memmove call).
+                let b0 = loadVec(bp), b1 = loadVec(bp + 8), b2 = loadVec(bp + 16), b3 = loadVec(bp + 24)
+                for i in 0..<m {
+                    let dst = c + i * ldc
+                    storeVec(dst, b0); storeVec(dst + 8, b1); storeVec(dst + 16, b2); storeVec(dst + 24, b3)
+                }
             } else {
-                for i in 0..<m { (c + i * ldc).update(from: bp, count: count) }
+                for i in 0..<m {
+                    let dst = c + i * ldc
+                    var j = 0
+                    while j + 8 <= count { storeVec(dst + j, loadVec(bp + j)); j += 8 }
+                    while j < count { dst[j] = bp[j]; j += 1 }
+                }
             }
         }
     }
