@@ -59,18 +59,22 @@ struct CLIPEncoderLayer {
         act = a.hiddenAct
     }
 
-    /// [B, L, D] → [B, L, D]
+    /// [B, L, D] → [B, L, D]. The projections run through `linearGroup` (bit-identical to `linear`): for
+    /// SD's 2 × 77 token rows it packs the input once per group and fuses bias, residual and quick_gelu.
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let n = ln1(x)
-        let h = out(attention(q: q(n), k: k(n), v: v(n), heads: heads, causal: true), residual: x)
-        let m = fc1(ln2(h))   // [B, L, intermediate]
-        let a: Tensor
+        let qkv = linearGroup(ln1(x), [LinearTerm(q.weight, q.bias), LinearTerm(k.weight, k.bias),
+                                       LinearTerm(v.weight, v.bias)])
+        let o = attention(q: qkv[0], k: qkv[1], v: qkv[2], heads: heads, causal: true)
+        let h = linearGroup(o, [LinearTerm(out.weight, out.bias, residual: x)])[0]
+        let fused = act == .quickGelu
+        let m = linearGroup(ln2(h), [LinearTerm(fc1.weight, fc1.bias, epilogue: fused ? .quickGelu : .none)])[0]
+        let a: Tensor   // [B, L, intermediate]
         switch act {
-        case .quickGelu: a = quickGelu(m)
+        case .quickGelu: a = m
         case .gelu: a = gelu(m)
         case .geluTanh: a = geluTanh(m)
         }
-        return fc2(a, residual: h)
+        return linearGroup(a, [LinearTerm(fc2.weight, fc2.bias, residual: h)])[0]
     }
 }
 
