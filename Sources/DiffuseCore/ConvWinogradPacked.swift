@@ -21,7 +21,9 @@ let winogradPackedMaxTiles = 128
 func winogradPackedFits(n: Int, c: Int, h: Int, w: Int, o: Int, scratchFloats: Int) -> Bool {
     let p = WinogradPlan(n: n, c: c, h: h, w: w, o: o), tile = GemmTile.active
     let tiles = n * p.th * p.tw, ld = roundUp(tiles, 8) + 8
-    let floats = 36 * c * ld + 36 * c * roundUp(tiles, tile.nr) + 36 * o * ld
+    let floats = winogradSwapsRoles(tiles: tiles, tile: tile)
+        ? 36 * c * ld + 36 * c * roundUp(tiles, tile.mr) + 36 * roundUp(tiles, tile.mr) * roundUp(o, 8) + 8
+        : 36 * c * ld + 36 * c * roundUp(tiles, tile.nr) + 36 * o * ld
     return tiles <= winogradPackedMaxTiles && tile.mr >= 8 && tile.mr <= 16 && floats <= scratchFloats
 }
 
@@ -31,6 +33,10 @@ func conv2dWinogradPacked(x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: In
                           y: UnsafeMutablePointer<Float>, accumulate: Bool) {
     let plan = WinogradPlan(n: n, c: c, h: h, w: w, o: o), tile = GemmTile.active
     let tileRows = n * plan.th, tiles = tileRows * plan.tw
+    if winogradSwapsRoles(tiles: tiles, tile: tile) {
+        conv2dWinogradSwapped(x: x, plan: plan, weight: weight, y: y, accumulate: accumulate)
+        return
+    }
     let ld = roundUp(tiles, 8) + 8, nr = tile.nr, bPanels = (tiles + nr - 1) / nr
     let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * c * ld)           // [36][c][ld]
     let vp = UnsafeMutablePointer<Float>.allocate(capacity: 36 * bPanels * c * nr) // [36][panel][c][nr]
@@ -66,7 +72,10 @@ private func winogradPackedPanels(_ weight: Weight, c: Int, o: Int, panels: Rang
     let mr = tile.mr, nr = tile.nr
     let kc0 = balancedBlock(c, limit: gemmKC, multiple: 1)
     let taps = UnsafeMutablePointer<Float>.allocate(capacity: 9 * kc0 * mr)   // [ci][k][mr]
-    let up = UnsafeMutablePointer<Float>.allocate(capacity: 36 * kc0 * mr)    // [36][kc][mr]
+    // [36][kc][mr], each ξ's panel 64 bytes further along than a multiple of 4 kB: otherwise the 36 stores
+    // of one transformed filter all map to one L1 set.
+    let ξStride = kc0 * mr + 16
+    let up = UnsafeMutablePointer<Float>.allocate(capacity: 36 * ξStride)
     defer { taps.deallocate(); up.deallocate() }
     for panel in panels {
         let co0 = panel * mr, rows = min(mr, o - co0)
@@ -74,9 +83,9 @@ private func winogradPackedPanels(_ weight: Weight, c: Int, o: Int, panels: Rang
         while ci0 < c {
             let kc = min(kc0, c - ci0)
             widenTapsTransposed(weight, c: c, outputs: co0, rows: rows, width: mr, inputs: ci0, kc, into: taps)
-            filterTransformPanel(taps, kc: kc, mr: mr, into: up, ξStride: kc0 * mr)
+            filterTransformPanel(taps, kc: kc, mr: mr, into: up, ξStride: ξStride)
             for ξ in 0..<36 {
-                let a = up + ξ * kc0 * mr
+                let a = up + ξ * ξStride
                 for jp in 0..<bPanels {
                     let b = vp + ((ξ * bPanels + jp) * c + ci0) * nr
                     microTile(tile, kc, a, b, m + (ξ * o + co0) * ldm + jp * nr, ldm, mr: rows,
@@ -90,7 +99,7 @@ private func winogradPackedPanels(_ weight: Weight, c: Int, o: Int, panels: Rang
 
 /// taps[(ci − ci0) · 9 + k][r] = weight[co0 + r, ci, k / 3, k % 3] for r < rows, zero for rows ≤ r < width.
 @inline(__always)
-private func widenTapsTransposed(_ weight: Weight, c: Int, outputs co0: Int, rows: Int, width: Int,
+func widenTapsTransposed(_ weight: Weight, c: Int, outputs co0: Int, rows: Int, width: Int,
                                  inputs ci0: Int, _ kc: Int, into taps: UnsafeMutablePointer<Float>) {
     let start = (co0 * c + ci0) * 9
     switch weight.dtype {
@@ -104,14 +113,15 @@ private func widenTapsTransposed(_ weight: Weight, c: Int, outputs co0: Int, row
     zeroPadColumns(count: rows, width: width, kc: 9 * kc, taps)
 }
 
-/// up[ξ · ξStride + ci · mr + r] = (G g Gᵀ)[ξ] of filter (r, ci), lanes over r: an mr-wide row as two
-/// SIMD8 vectors at 0 and mr − 8 (they overlap when mr < 16 and then store the same values twice).
+/// up[ξ · ξStride + ci · mr + r] = (G g Gᵀ)[ξ] of filter (r, ci), lanes over r: an mr-wide row (mr ≥ 8) as
+/// SIMD8 vectors at 0, 8, … and mr − 8 (the last overlaps when 8 ∤ mr and stores the same values twice).
 @inline(__always)
-private func filterTransformPanel(_ taps: UnsafePointer<Float>, kc: Int, mr: Int, into up: UnsafeMutablePointer<Float>,
+func filterTransformPanel(_ taps: UnsafePointer<Float>, kc: Int, mr: Int, into up: UnsafeMutablePointer<Float>,
                                   ξStride: Int) {
+    let groups = (mr + 7) / 8
     for ci in 0..<kc {
-        for half in 0..<2 {
-            let lane0 = half == 0 ? 0 : mr - 8
+        for g in 0..<groups {
+            let lane0 = min(8 * g, mr - 8)
             let t = taps + ci * 9 * mr + lane0
             // Columns (over ky) for each kx, then rows (over kx) for each ξy: winogradFilterTransform's order.
             let c0 = winogradFilter1D(loadVec(t), loadVec(t + 3 * mr), loadVec(t + 6 * mr))
