@@ -12,9 +12,10 @@ import CDiffuseCPU
 // gemmBlocked's (`balancedBlock(c, limit: gemmKC)`), and the transforms are the same lane-wise operations,
 // so the result is bit-identical to the general driver's (WinogradTests.testChunksAndBlocksMatchOneShot).
 
-/// Tile count (images × tile rows × tile columns) up to which the packed driver runs: one to four B panels.
-/// Above that the general driver's U is re-used across enough tiles for its packing to be cheap.
-let winogradPackedMaxTiles = 128
+/// Tile count (images × tile rows × tile columns) up to which the packed driver runs: one B panel. Every A
+/// panel re-reads all of packed V (36·c·tiles floats), which at 128 tiles (32² batch 2) no longer stays in
+/// cache: measured 0.70 of direct there against the general driver's 0.46 (640→320), so that stays general.
+let winogradPackedMaxTiles = 32
 
 /// Whether `conv2dWinogradPacked` takes this call: few tiles, an A panel as wide as SIMD8 lanes can cover
 /// in two (overlapping) vectors, and V, packed V and M within the scratch budget.
