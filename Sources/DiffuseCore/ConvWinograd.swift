@@ -31,12 +31,13 @@ let winogradEverywhere = ProcessInfo.processInfo.environment["DIFFUSE_WINOGRAD_E
 /// AVX-512 tile, f16 weights, machine load ≈ 4 so ±30%), Winograd time / direct time:
 ///   32×32 and larger, c and o ≥ 128: 0.42–0.75 (UNet 320→320 @32 batch 2: 0.66, 640→320: 0.45, VAE 512→512
 ///     @64: 0.43, 256→256 @256: 0.42, 128→128 @256: 0.75);
-///   16×16 (UNet batch 2, 32 tiles): 0.94–1.16, no gain: too few tiles per GEMM for the packing of U to pay;
-///   8×8 and 4×4: 3–6.5× slower (8 or 2 tiles: GEMM panels mostly padding);
+///   16×16 (UNet batch 2, 32 tiles): 0.94–1.16 with U packed per GEMM; 0.50–0.73 since the packed driver
+///     (ConvWinogradPacked.swift) transforms U into the micro-kernel's panels (2 threads, load ≈ 2.5);
+///   8×8 and 4×4: 1.6–3.2× slower even packed (8 or 2 tiles: the 32-wide GEMM panels mostly padding);
 ///   few channels: 4→320 @32 5.4×, 4→512 @32 3×, 128→3 @256 4.4× slower (transforms dominate, the 3-row
 ///     GEMM pads to 12); 320→4 @32 measured 0.36–0.56 but is one small layer: left direct with the rule.
 func winogradFaster(n: Int, c: Int, h: Int, w: Int, o: Int) -> Bool {
-    winogradEverywhere || h >= 32 && w >= 32 && c >= 64 && o >= 64
+    winogradEverywhere || n * ((h + 3) / 4) * ((w + 3) / 4) >= 32 && h >= 16 && w >= 16 && c >= 64 && o >= 64
 }
 
 /// y[img, co, :, :] (+)= conv3×3(x[img], w)[co] for a stride-1, pad-1 convolution; x: [n, c, h, w],
@@ -44,6 +45,10 @@ func winogradFaster(n: Int, c: Int, h: Int, w: Int, o: Int) -> Bool {
 /// `scratchFloats` smaller than the default only in tests (many chunks and channel blocks on small shapes).
 func conv2dWinograd(x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, weight: Weight, o: Int,
                     y: UnsafeMutablePointer<Float>, accumulate: Bool, scratchFloats: Int = winogradScratchFloats) {
+    if winogradPackedFits(n: n, c: c, h: h, w: w, o: o, scratchFloats: scratchFloats) {
+        conv2dWinogradPacked(x: x, n: n, c: c, h: h, w: w, weight: weight, o: o, y: y, accumulate: accumulate)
+        return
+    }
     let plan = WinogradPlan(n: n, c: c, h: h, w: w, o: o)
     let (tw, tileRows) = (plan.tw, n * plan.th)
     let cp = roundUp(c, 8)

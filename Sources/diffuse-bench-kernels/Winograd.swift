@@ -3,7 +3,7 @@ import Foundation
 
 /// The stride-1 3×3 convolutions of SD 1.5 at 256 px (UNet: latent 32², batch 2; VAE decoder: batch 1 up to
 /// 256²), each timed direct and by Winograd F(4×4, 3×3), f16 weights as the models load them.
-/// `--winograd`: prints ms per call for both and their ratio.
+/// Labels "unet512": the UNet at 512 px. `--winograd`: prints ms per call for both and their ratio.
 func runWinogradBenchmarks() {
     let shapes: [(String, Int, Int, Int, Int)] = [   // label, batch, c → o, side
         ("unet 4→320 @32", 2, 4, 320, 32), ("unet 320→320 @32", 2, 320, 320, 32), ("unet 640→320 @32", 2, 640, 320, 32),
@@ -14,6 +14,10 @@ func runWinogradBenchmarks() {
         ("unet 640→1280 @8", 2, 640, 1280, 8), ("unet 1280→1280 @8", 2, 1280, 1280, 8),
         ("unet 2560→1280 @8", 2, 2560, 1280, 8), ("unet 1920→1280 @8", 2, 1920, 1280, 8),
         ("unet 1280→1280 @4", 2, 1280, 1280, 4), ("unet 2560→1280 @4", 2, 2560, 1280, 4),
+        // 512 px (latent 64²): the same UNet layers one level larger.
+        ("unet512 320→320 @64", 2, 320, 320, 64), ("unet512 640→640 @32", 2, 640, 640, 32),
+        ("unet512 1280→1280 @16", 2, 1280, 1280, 16), ("unet512 1280→1280 @8", 2, 1280, 1280, 8),
+        ("unet512 2560→1280 @8", 2, 2560, 1280, 8),
         ("vae 4→512 @32", 1, 4, 512, 32), ("vae 512→512 @32", 1, 512, 512, 32), ("vae 512→512 @64", 1, 512, 512, 64),
         ("vae 512→512 @128", 1, 512, 512, 128), ("vae 512→256 @128", 1, 512, 256, 128),
         ("vae 256→256 @128", 1, 256, 256, 128), ("vae 256→256 @256", 1, 256, 256, 256),
