@@ -122,8 +122,9 @@ private struct AttentionWorkspace {
                     if blk > 0 { rescaleColumns(ot + p * nr + g, rows: d, ld: attnQueryBlock, by: corr + g) }
                 }
             }
-            // Oᵀ[d, qn] (+)= Vᵀ_blk · P_blk
-            macroKernel(mc: d, nc: panels * nr, kc: kbn, a: packV + blk * dPad * attnKeyBlock, b: s,
+            // Oᵀ[dPad, qn] (+)= Vᵀ_blk · P_blk: all dPad rows (Vᵀ's padding rows are zero), so every tile is
+            // a full one stored in place instead of going through a scratch tile; rows ≥ d are never read.
+            macroKernel(mc: dPad, nc: panels * nr, kc: kbn, a: packV + blk * dPad * attnKeyBlock, b: s,
                         c: ot, ldc: attnQueryBlock, tile: tile, accumulate: blk > 0)
         }
         for i in 0..<qn {

@@ -1,5 +1,6 @@
 import CDiffuseCPU
 import Dispatch
+import Foundation
 
 // The GEMM engine: a register-tiled SIMD micro-kernel over packed panels, with Goto/BLIS-style cache
 // blocking. Everything GEMM-shaped in the models (linear layers, convolutions, attention) runs here.
@@ -8,16 +9,23 @@ import Dispatch
 // rows into the packed panel layout: row-major matrices, matrices stored K-major ([K, N]), f16/bf16
 // weights (widened while packing), and the implicit im2col of an image (so convolutions never build a
 // column matrix). Packing makes the micro-kernel's loads contiguous and keeps the working set in cache:
-//   - a B micro-panel [kc][16] (16 KB at kc = 256) stays in L1 while the A block streams past it;
-//   - the A block [mc][kc] (120 KB) stays in L2;
-//   - the B block [kc][nc] (≤ 1 MB) stays in L2/L3.
+//   - an A micro-panel [kc][12] (18 KB at kc = 384) stays in L1 while B's micro-panels stream past it;
+//   - the B block [kc][nc] (≤ 1.5 MB) stays in L2; the A block [mc][kc] is packed once per B block.
 // Sums are plain float32 FMAs in k order within a block; only the order of additions differs from a
 // naive loop, so results match the references to float32 rounding.
 
 /// Micro-tile rows (A rows per broadcast group) and columns (two SIMD8 vectors).
 let gemmMR = 6, gemmNR = 16
-/// Cache-block limits: K depth of a packed block, A rows per L2 block, B columns per L3 block.
-let gemmKC = 256, gemmMC = 120, gemmNC = 1024
+/// Cache-block limits: K depth of a packed block, A rows per packed block, B columns per L2 block.
+/// Tuned for the AVX-512 12×32 tile with 48 KB L1d / 2 MB L2 per core (Emerald Rapids): one K block for
+/// K ≤ 384 (SD's 320-wide layers), and B's block [384][1024] (1.5 MB) in L2. `DIFFUSE_GEMM_KC`, `_MC`,
+/// `_NC` override them for tuning experiments (read once; K blocking changes float32 rounding order only).
+let gemmKC = gemmKnob("DIFFUSE_GEMM_KC", 384), gemmMC = gemmKnob("DIFFUSE_GEMM_MC", 120),
+    gemmNC = gemmKnob("DIFFUSE_GEMM_NC", 1024)
+
+private func gemmKnob(_ name: String, _ fallback: Int) -> Int {
+    ProcessInfo.processInfo.environment[name].flatMap { Int($0) }.map { max(1, $0) } ?? fallback
+}
 
 /// Something the GEMM can read row-blocks of, in packed panel layout.
 protocol PanelSource {
@@ -213,17 +221,21 @@ func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePo
 func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                  c: UnsafeMutablePointer<Float>, ldc: Int, out: ImageColumns, col0: Int, tile: GemmTile,
                  accumulate: Bool) {
+    // Row panels outside, column panels inside: the A micro-panel ([kc][12], 18 KB at kc = 384) stays in
+    // L1 while B's panels stream from L2, and C is written 12 rows at a time left to right, which the
+    // hardware prefetcher follows. (Columns outside wrote C in 120-row strips: at K = 40, attention's
+    // scores, that ran at half the speed; 4096×1280×320 at 3/4.)
     let tr = tile.mr, tc = tile.nr
-    var jr = 0
-    while jr < nc {
-        let nr = min(tc, nc - jr, out.remaining(ofColumn: col0 + jr))
-        let cj = c + out.offset(ofColumn: col0 + jr)
-        var ir = 0
-        while ir < mc {
+    var ir = 0
+    while ir < mc {
+        var jr = 0
+        while jr < nc {
+            let nr = min(tc, nc - jr, out.remaining(ofColumn: col0 + jr))
+            let cj = c + out.offset(ofColumn: col0 + jr)
             microTile(tile, kc, a + ir * kc, b + jr * kc, cj + ir * ldc, ldc, mr: min(tr, mc - ir), nr: nr, accumulate)
-            ir += tr
+            jr += tc
         }
-        jr += tc
+        ir += tr
     }
 }
 

@@ -3,7 +3,7 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--exhaustive-exp] [--winograd]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--ours-only] [--exhaustive-exp] [--winograd]
 //
 // --winograd times the 3×3 convolutions of SD 1.5 direct and by Winograd, and exits.
 // --haswell-blas also times OpenBLAS forced to its AVX2 (Haswell) kernels, the fair comparison for our
@@ -22,6 +22,8 @@ func selected(_ label: String) -> Bool { only.map { label.contains($0) } ?? true
 /// `--cpu-time`: time with the process's CPU clock instead of the wall clock. With `--threads 1` this is the
 /// one worker's time, which other processes' load on the shared machine moves much less than wall time.
 let cpuClock = args.contains("--cpu-time")
+/// `--ours-only`: skip the AVX2 and OpenBLAS comparison runs of the GEMM shapes (quicker tuning sweeps).
+let oursOnly = args.contains("--ours-only")
 func now() -> Double {
     if cpuClock {
         var t = timespec()
@@ -128,11 +130,11 @@ for (label, m, n, k) in gemmShapes where selected("gemmNT " + label) {
     var c = [Float](repeating: 0, count: m * n)
     let t = bestTime { gemmNT(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n) }
     var blas: [(Double, String)] = []
-    if compareAVX2 {
+    if compareAVX2 && !oursOnly {
         let t2 = bestTime { _gemmNT(tile: .avx2, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n) }
         blas.append((2 * Double(m * n * k) / t2 * 1e-9, "ours-AVX2"))
     }
-    if let r = numpyGflops(m: m, n: n, k: k, coreType: nil) { blas.append(r) }
+    if !oursOnly, let r = numpyGflops(m: m, n: n, k: k, coreType: nil) { blas.append(r) }
     if haswellBlas, let r = numpyGflops(m: m, n: n, k: k, coreType: "Haswell") { blas.append(r) }
     report("gemmNT " + label, flops: 2 * Double(m * n * k), seconds: t, blas: blas)
 }
