@@ -33,7 +33,9 @@ let winogradEverywhere = ProcessInfo.processInfo.environment["DIFFUSE_WINOGRAD_E
 ///     @64: 0.43, 256→256 @256: 0.42, 128→128 @256: 0.75);
 ///   16×16 (UNet batch 2, 32 tiles): 0.94–1.16 with U packed per GEMM; 0.50–0.73 since the packed driver
 ///     (ConvWinogradPacked.swift) transforms U into the micro-kernel's panels (2 threads, load ≈ 2.5);
-///   8×8 and 4×4: 1.6–3.2× slower even packed (8 or 2 tiles: the 32-wide GEMM panels mostly padding);
+///   8×8 and 4×4: 1.6–3.2× slower even packed (8 or 2 tiles: the 32-wide GEMM panels mostly padding); a
+///     driver with the roles swapped (tiles as the 12 micro-kernel rows) reached 1.0–1.2× at 8² and was
+///     removed as it never ran outside the tests;
 ///   few channels: 4→320 @32 5.4×, 4→512 @32 3×, 128→3 @256 4.4× slower (transforms dominate, the 3-row
 ///     GEMM pads to 12); 320→4 @32 measured 0.36–0.56 but is one small layer: left direct with the rule.
 func winogradFaster(n: Int, c: Int, h: Int, w: Int, o: Int) -> Bool {

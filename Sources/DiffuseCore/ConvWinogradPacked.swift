@@ -1,6 +1,6 @@
 import CDiffuseCPU
 
-// Winograd F(4×4, 3×3) for few tiles (the UNet's 16² and 8² levels at batch 2: 32 and 8 tiles). There each
+// Winograd F(4×4, 3×3) for few tiles (the UNet's 16² level at batch 2: 32 tiles). There each
 // of the 36 GEMMs [o × c]·[c × tiles] uses every transformed filter value U once per 32 tiles, so the
 // general driver (ConvWinograd.swift) spends as long writing U to memory, reading it back and re-packing it
 // into micro-kernel panels as the multiply takes. Here the filter transform writes U straight into the
@@ -22,9 +22,7 @@ let winogradPackedMaxTiles = 32
 func winogradPackedFits(n: Int, c: Int, h: Int, w: Int, o: Int, scratchFloats: Int) -> Bool {
     let p = WinogradPlan(n: n, c: c, h: h, w: w, o: o), tile = GemmTile.active
     let tiles = n * p.th * p.tw, ld = roundUp(tiles, 8) + 8
-    let floats = winogradSwapsRoles(tiles: tiles, tile: tile)
-        ? 36 * c * ld + 36 * c * roundUp(tiles, tile.mr) + 36 * roundUp(tiles, tile.mr) * roundUp(o, 8) + 8
-        : 36 * c * ld + 36 * c * roundUp(tiles, tile.nr) + 36 * o * ld
+    let floats = 36 * c * ld + 36 * c * roundUp(tiles, tile.nr) + 36 * o * ld
     return tiles <= winogradPackedMaxTiles && tile.mr >= 8 && tile.mr <= 16 && floats <= scratchFloats
 }
 
@@ -34,10 +32,6 @@ func conv2dWinogradPacked(x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: In
                           y: UnsafeMutablePointer<Float>, accumulate: Bool) {
     let plan = WinogradPlan(n: n, c: c, h: h, w: w, o: o), tile = GemmTile.active
     let tileRows = n * plan.th, tiles = tileRows * plan.tw
-    if winogradSwapsRoles(tiles: tiles, tile: tile) {
-        conv2dWinogradSwapped(x: x, plan: plan, weight: weight, y: y, accumulate: accumulate)
-        return
-    }
     let ld = roundUp(tiles, 8) + 8, nr = tile.nr, bPanels = (tiles + nr - 1) / nr
     let v = UnsafeMutablePointer<Float>.allocate(capacity: 36 * c * ld)           // [36][c][ld]
     let vp = UnsafeMutablePointer<Float>.allocate(capacity: 36 * bPanels * c * nr) // [36][panel][c][nr]
