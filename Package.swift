@@ -35,9 +35,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "DiffuseCore", dependencies: ["CDiffuseCPU", "DiffuseKernelsAVX512"], swiftSettings: fast),
-        // CPUID feature check (C: Swift has no inline assembly) and the AVX-512 GEMM micro-kernel; the
-        // kernel's source is empty on non-x86 hosts.
-        .target(name: "CDiffuseCPU"),
+        // CPUID feature check (C: Swift has no inline assembly), the C packers and the AVX-512 exp/softmax;
+        // the kernels' sources are empty on non-x86 hosts. -O2 even in debug builds, like the Swift
+        // kernels: at SwiftPM's debug -O0 every intrinsic goes through the stack (the exp runs 9× slower).
+        .target(name: "CDiffuseCPU", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "DiffuseKernelsAVX512", swiftSettings: lang + [.unsafeFlags(["-Ounchecked"] + avx512Flags)]),
         .target(name: "DiffuseSampling", dependencies: ["DiffuseCore"], swiftSettings: fast),
         .target(name: "DiffuseModels", dependencies: ["DiffuseCore"], resources: [.copy("Resources/clip-merges.txt")],

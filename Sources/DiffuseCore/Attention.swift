@@ -1,3 +1,4 @@
+import CDiffuseCPU
 import Foundation
 
 // Multi-head scaled dot-product attention, flash-style: keys are visited in blocks with an online
@@ -113,13 +114,11 @@ private struct AttentionWorkspace {
                 macroKernel(mc: kbn, nc: nr, kc: d, a: packK + j0 * d, b: packQ + p * nr * d,
                             c: sp, ldc: nr, tile: tile, accumulate: false)
                 if causal { maskFutureKeys(sp, keys: j0..<(j0 + kbn), firstQuery: q0 + p * nr, nr: nr) }
-                for g in stride(from: 0, to: nr, by: 16) {
-                    softmaxShift(sp + g, keys: kbn, ld: nr, max: rowMax + p * nr + g, corr: corr + g, scale: scale)
-                }
-                exactExpInPlace(sp, count: kbn * nr)
-                for g in stride(from: 0, to: nr, by: 16) {
-                    softmaxSum(sp + g, keys: kbn, ld: nr, sum: rowSum + p * nr + g, corr: corr + g)
-                    if blk > 0 { rescaleColumns(ot + p * nr + g, rows: d, ld: attnQueryBlock, by: corr + g) }
+                softmaxBlock(sp, keys: kbn, max: rowMax + p * nr, sum: rowSum + p * nr, scale: scale)
+                if blk > 0 {
+                    for g in stride(from: 0, to: nr, by: 16) {
+                        rescaleColumns(ot + p * nr + g, rows: d, ld: attnQueryBlock, by: corr + g)
+                    }
                 }
             }
             // Oᵀ[dPad, qn] (+)= Vᵀ_blk · P_blk: all dPad rows (Vᵀ's padding rows are zero), so every tile is
@@ -130,6 +129,24 @@ private struct AttentionWorkspace {
         for i in 0..<qn {
             let inv = 1 / rowSum[i], o = out + i * ld
             for x in 0..<d { o[x] = ot[x * attnQueryBlock + i] * inv }
+        }
+    }
+
+    /// The online softmax over one score panel s [keys][nr]: running max and sum of its nr queries, s
+    /// replaced by the unnormalised probabilities, `corr` by the factor for earlier partial outputs.
+    private func softmaxBlock(_ s: UnsafeMutablePointer<Float>, keys: Int, max: UnsafeMutablePointer<Float>,
+                              sum: UnsafeMutablePointer<Float>, scale: Float) {
+        #if arch(x86_64)
+        // Max, then exp and sum fused in one pass (4 passes over the panel in the Swift path): the same
+        // float operations in the same order, so the same bits.
+        if tile == .avx512 { diffuse_softmax_block_avx512(s, keys, nr, nr / 16, max, sum, corr, scale); return }
+        #endif
+        for g in stride(from: 0, to: nr, by: 16) {
+            softmaxShift(s + g, keys: keys, ld: nr, max: max + g, corr: corr + g, scale: scale)
+        }
+        exactExpInPlace(s, count: keys * nr)
+        for g in stride(from: 0, to: nr, by: 16) {
+            softmaxSum(s + g, keys: keys, ld: nr, sum: sum + g, corr: corr + g)
         }
     }
 }

@@ -1,3 +1,4 @@
+import CDiffuseCPU
 import DiffuseKernelsAVX512
 import Foundation
 
@@ -11,6 +12,10 @@ import Foundation
 // result would be subnormal, overflow or NaN, are recomputed with the scalar library call: the result is
 // bit-identical to Foundation.exp for every input (checked exhaustively by `diffuse-bench-kernels
 // --exhaustive-exp`, sampled in the tests).
+//
+// On AVX-512 the in-place loops run CDiffuseCPU's exp512.c instead: the same double-then-midpoint-test
+// scheme, but with a 16-entry table of 2^(j/16) in registers so the polynomial is degree 5, and the
+// midpoint test on the double's bits (about 3× cheaper per element; its error budget is in that file).
 
 /// exp(x) for 8 lanes, bit-identical to `Foundation.exp(Float)` lane by lane.
 public func exactExp(_ x: SIMD8<Float>) -> SIMD8<Float> { exp8(x) }
@@ -83,8 +88,7 @@ private func expHalf(_ xf: SIMD4<Float>) -> (SIMD4<Float>, UInt8) {
 /// dependency chains of consecutive vectors.
 public func exactExpInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
     #if arch(x86_64)
-    // Same lanes, same rounding, 8 doubles per register instead of 4.
-    if GemmTile.active == .avx512 { avx512ExactExpInPlace(p, count: count); return }
+    if GemmTile.active == .avx512 { diffuse_exp_avx512(p, count); return }
     #endif
     exactExpInPlaceAVX2(p, count: count)
 }
@@ -103,7 +107,7 @@ func exactExpInPlaceAVX2(_ p: UnsafeMutablePointer<Float>, count: Int) {
 /// p[i] = p[i] / (1 + exp(−p[i])) (SiLU), bit-identical to that scalar formula with Foundation.exp.
 public func siluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
     #if arch(x86_64)
-    if GemmTile.active == .avx512 { avx512SiluInPlace(p, count: count); return }
+    if GemmTile.active == .avx512 { diffuse_silu_avx512(p, count); return }
     #endif
     siluInPlaceAVX2(p, count: count)
 }

@@ -29,6 +29,21 @@ final class AttentionTests: XCTestCase {
                           tolerance)
     }
 
+    /// The fused AVX-512 softmax (exp512.c) against the Swift path of the AVX2 tile, bit for bit, with
+    /// scores large enough that many exp arguments fall below −87 (the library-call lanes), several key
+    /// blocks (running-max corrections) and a partial last block and panel.
+    func testFusedSoftmaxEqualsSwiftPathBitForBit() throws {
+        try XCTSkipUnless(GemmTile.avx512Available, "no AVX-512 on this CPU")
+        for (qScale, causal) in [(Float(1), false), (30, false), (30, true)] {
+            let (lq, lk) = causal ? (400, 400) : (90, 410)
+            let q = scaled(randomTensor([1, lq, 80], seed: 64), qScale), k = randomTensor([1, lk, 80], seed: 65)
+            let v = randomTensor([1, lk, 80], seed: 66)
+            let a = attention(q: q, k: k, v: v, heads: 2, causal: causal, tile: .avx512)
+            let b = attention(q: q, k: k, v: v, heads: 2, causal: causal, tile: .avx2)
+            XCTAssertEqual(a.data.map(\.bitPattern), b.data.map(\.bitPattern), "scale \(qScale) causal \(causal)")
+        }
+    }
+
     func testLargeScoresDoNotOverflow() {
         // Scores up to ±400·√D: without the running max, exp would overflow to inf.
         let q = scaled(randomTensor([2, 20, 8], seed: 57), 400), k = randomTensor([2, 250, 8], seed: 58)

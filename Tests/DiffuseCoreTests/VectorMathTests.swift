@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import DiffuseCore
+import CDiffuseCPU
 
 /// `exactExp` must equal Foundation.exp bit for bit (the exhaustive check over all 2.2·10⁹ relevant
 /// floats is `diffuse-bench-kernels --exhaustive-exp`); here a strided sample of every binade plus the
@@ -25,6 +26,38 @@ final class VectorMathTests: XCTestCase {
             i += 8
         }
         XCTAssertEqual(mismatches, 0)
+    }
+
+    /// The in-place loops (on AVX-512: the C table-driven exp of exp512.c, with its masked tail) and the
+    /// C kernels called directly, against Foundation.exp bit for bit on a strided sample of every binade
+    /// (a different stride from the test above) and the special values; odd counts exercise the tails.
+    func testInPlaceExpAndSiluMatchFoundationBitForBit() {
+        var xs: [Float] = [0, -0, 1, -1, 88.5, 88.72283, 88.72284, 89, -87, -87.33655, -103.97, -104, -200, 200,
+                           .infinity, -.infinity, .nan, .leastNonzeroMagnitude, -.leastNormalMagnitude]
+        for (lo, hi) in [(UInt32(0), (90 as Float).bitPattern), (UInt32(0x8000_0000), (-110 as Float).bitPattern)] {
+            xs += stride(from: lo + 17, through: hi, by: 1013).map { Float(bitPattern: $0) }
+        }
+        let expected = xs.map { Foundation.exp($0).bitPattern }
+        let siluExpected = xs.map { ($0 / (1 + Foundation.exp(-$0))).bitPattern }
+        var kernels: [(String, (UnsafeMutablePointer<Float>, Int) -> Void, [UInt32])] = [
+            ("exactExpInPlace", { exactExpInPlace($0, count: $1) }, expected),
+            ("siluInPlace", { siluInPlace($0, count: $1) }, siluExpected),
+        ]
+        #if arch(x86_64)
+        if GemmTile.avx512Available {
+            kernels += [("diffuse_exp_avx512", { diffuse_exp_avx512($0, $1) }, expected),
+                        ("diffuse_silu_avx512", { diffuse_silu_avx512($0, $1) }, siluExpected)]
+        }
+        #endif
+        for (name, kernel, want) in kernels {
+            for count in [xs.count, 37, 16, 5] {
+                var y = Array(xs.prefix(count))
+                y.withUnsafeMutableBufferPointer { kernel($0.baseAddress!, count) }
+                // NaN payloads may differ between the vector and library paths; any NaN counts as equal.
+                let bad = (0..<count).filter { y[$0].bitPattern != want[$0] && !(y[$0].isNaN && Float(bitPattern: want[$0]).isNaN) }
+                XCTAssertEqual(bad.count, 0, "\(name), count \(count): first at x = \(bad.first.map { xs[$0] } ?? 0)")
+            }
+        }
     }
 
     func testVectorActivationsEqualScalarFormulas() {

@@ -14,4 +14,19 @@ void diffuse_pack_f16_panel(const unsigned short *src, long ld, long count, long
 /// The same for a float32 row-major matrix (a plain copy, transposed into the panel layout).
 void diffuse_pack_f32_panel(const float *src, long ld, long count, long width, long kc, float *dst);
 
+/// p[i] = expf(p[i]) for i < count, bit-identical to glibc's expf (see exp512.c for why). AVX-512F/DQ only:
+/// call it only where `diffuse_cpu_has_avx512()` is 1. (A no-op on non-x86 hosts.)
+void diffuse_exp_avx512(float *p, long count);
+
+/// p[i] = p[i] / (1 + expf(-p[i])) (SiLU), bit-identical to that float formula. AVX-512 only.
+void diffuse_silu_avx512(float *p, long count);
+
+/// One key block of attention's online softmax, for `groups` × 16 query columns of the score block
+/// s[keys][ld] (column c of group g at s[j · ld + 16g + c]): updates the running max runMax[16 · groups],
+/// replaces s by exp((s − max) · scale), writes corr = exp((oldMax − max) · scale) (0 where oldMax was −∞),
+/// and sets runSum = runSum · corr + Σ_keys s in key order. Every step is the float operation of the Swift
+/// path with the exact exp, so results are bit-identical to it. AVX-512 only.
+void diffuse_softmax_block_avx512(float *s, long keys, long ld, long groups, float *runMax, float *runSum,
+                                  float *corr, float scale);
+
 #endif
