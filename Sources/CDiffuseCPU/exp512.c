@@ -63,9 +63,10 @@ TARGET512 static inline __m256 exp8d(__m512d x, __m512i tabLo, __m512i tabHi, __
     return _mm512_cvtpd_ps(y);
 }
 
-// exp of 16 floats, correct except in the lanes of *redo (near a midpoint, or x outside [-87, 88.5] or NaN),
-// which must go through expf.
-TARGET512 static inline __m512 exp16(__m512 x, __m512i tabLo, __m512i tabHi, unsigned *redo) {
+// exp of the 16 floats x (also stored at xs, for the library calls); correct except in the lanes of *redo
+// (near a midpoint, or x outside [-87, 88.5] or NaN), which must go through expf.
+TARGET512 static inline __m512 exp16(__m512 x, float *xs, __m512i tabLo, __m512i tabHi, unsigned *redo) {
+    _mm512_storeu_ps(xs, x);
     __mmask8 n0, n1;
     __m256 f0 = exp8d(_mm512_cvtps_pd(_mm512_castps512_ps256(x)), tabLo, tabHi, &n0);
     __m256 f1 = exp8d(_mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)), tabLo, tabHi, &n1);
@@ -82,62 +83,64 @@ TARGET512 static inline __m512 exp16(__m512 x, __m512i tabLo, __m512i tabHi, uns
 // flagged (no branch); the list is worked off after each chunk of vectors.
 enum { chunkVectors = 32 };
 typedef struct { float *dst; const float *x; unsigned mask; } Redo;
-typedef struct { float x[chunkVectors][16]; Redo list[chunkVectors]; int count; } RedoChunk;
+typedef struct { float x[chunkVectors][16]; Redo list[chunkVectors]; } RedoChunk;
 
-// dst[0..<16] (lanes of m) = exp(x) for vector v of the chunk, except flagged lanes, which are queued.
-TARGET512 static inline void expQueued(float *dst, __m512 x, __mmask16 m, RedoChunk *q, int v, __m512i tabLo,
-                                       __m512i tabHi) {
+// dst[0..<16] (lanes of m) = exp(x) for vector v of the chunk, except flagged lanes, which are queued at
+// q->list[n]; returns the new queue length (kept in a register by the callers' loops).
+TARGET512 static inline int expQueued(float *dst, __m512 x, __mmask16 m, RedoChunk *q, int v, int n, __m512i tabLo,
+                                      __m512i tabHi) {
     unsigned redo;
-    __m512 f = exp16(x, tabLo, tabHi, &redo);
+    __m512 f = exp16(x, q->x[v], tabLo, tabHi, &redo);
     _mm512_mask_storeu_ps(dst, m, f);
-    _mm512_storeu_ps(q->x[v], x);
     redo &= m;
-    q->list[q->count] = (Redo){dst, q->x[v], redo};
-    q->count += redo != 0;
+    q->list[n] = (Redo){dst, q->x[v], redo};
+    return n + (redo != 0);
 }
 
 // dst[i] = expf(x[i]) for the queued lanes.
-static void redoQueued(RedoChunk *q) {
-    for (int e = 0; e < q->count; e++) {
+static void redoQueued(const RedoChunk *q, int n) {
+    for (int e = 0; e < n; e++) {
         Redo r = q->list[e];
         for (unsigned m = r.mask; m; m &= m - 1) r.dst[__builtin_ctz(m)] = expf(r.x[__builtin_ctz(m)]);
     }
-    q->count = 0;
 }
 
 TARGET512 void diffuse_exp_avx512(float *p, long count) {
     const __m512i tabLo = _mm512_load_si512(expTable), tabHi = _mm512_load_si512(expTable + 8);
     RedoChunk q;
-    q.count = 0;
     for (long c0 = 0; c0 < count; c0 += 16 * chunkVectors) {
-        int v = 0;
+        int v = 0, n = 0;
         for (long i = c0; i < count && v < chunkVectors; i += 16, v++) {
             // Lanes past the end are neither loaded nor stored.
             __mmask16 m = count - i >= 16 ? 0xFFFF : (__mmask16)((1u << (count - i)) - 1);
-            expQueued(p + i, _mm512_maskz_loadu_ps(m, p + i), m, &q, v, tabLo, tabHi);
+            n = expQueued(p + i, _mm512_maskz_loadu_ps(m, p + i), m, &q, v, n, tabLo, tabHi);
         }
-        if (q.count) redoQueued(&q);
+        if (n) redoQueued(&q, n);
     }
+}
+
+TARGET512 static inline __m512 negate(__m512 x) {
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u)));
 }
 
 TARGET512 void diffuse_silu_avx512(float *p, long count) {
     const __m512i tabLo = _mm512_load_si512(expTable), tabHi = _mm512_load_si512(expTable + 8);
     RedoChunk q;
-    q.count = 0;
     for (long c0 = 0; c0 < count; c0 += 16 * chunkVectors) {
         long c1 = count < c0 + 16 * chunkVectors ? count : c0 + 16 * chunkVectors;
-        // exp(−x) into place (x kept in the chunk's saved inputs, negated)...
-        int v = 0;
+        // exp(−x) into place (−x kept in the chunk's saved inputs; negation is a sign flip, as in Swift, so
+        // flipping back restores x exactly, −0 and NaNs included)...
+        int v = 0, n = 0;
         for (long i = c0; i < c1; i += 16, v++) {
             __mmask16 m = c1 - i >= 16 ? 0xFFFF : (__mmask16)((1u << (c1 - i)) - 1);
-            expQueued(p + i, _mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, p + i)), m, &q, v, tabLo, tabHi);
+            n = expQueued(p + i, negate(_mm512_maskz_loadu_ps(m, p + i)), m, &q, v, n, tabLo, tabHi);
         }
-        if (q.count) redoQueued(&q);
+        if (n) redoQueued(&q, n);
         // ...then x / (1 + exp(−x)) as the scalar formula evaluates it (float add, float division).
         v = 0;
         for (long i = c0; i < c1; i += 16, v++) {
             __mmask16 m = c1 - i >= 16 ? 0xFFFF : (__mmask16)((1u << (c1 - i)) - 1);
-            __m512 x = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_loadu_ps(q.x[v]));
+            __m512 x = negate(_mm512_loadu_ps(q.x[v]));
             __m512 e = _mm512_maskz_loadu_ps(m, p + i);
             _mm512_mask_storeu_ps(p + i, m, _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
         }
@@ -149,15 +152,14 @@ TARGET512 void diffuse_softmax_block_avx512(float *s, long keys, long ld, long g
     const __m512i tabLo = _mm512_load_si512(expTable), tabHi = _mm512_load_si512(expTable + 8);
     const __m512 sc = _mm512_set1_ps(scale);
     RedoChunk q;
-    q.count = 0;
     for (long g = 0; g < groups; g++) {
         float *col = s + 16 * g;
         __m512 old = _mm512_loadu_ps(runMax + 16 * g), m = old;
         // max_ps(row, m) is `row > m ? row : m`, the Swift path's lane maximum.
         for (long j = 0; j < keys; j++) m = _mm512_max_ps(_mm512_loadu_ps(col + j * ld), m);
         // exp((old − new)·scale), 0 where no key was seen before (old = −∞).
-        expQueued(corr + 16 * g, _mm512_mul_ps(_mm512_sub_ps(old, m), sc), 0xFFFF, &q, 0, tabLo, tabHi);
-        if (q.count) redoQueued(&q);
+        if (expQueued(corr + 16 * g, _mm512_mul_ps(_mm512_sub_ps(old, m), sc), 0xFFFF, &q, 0, 0, tabLo, tabHi))
+            redoQueued(&q, 1);
         __mmask16 seen = _mm512_cmp_ps_mask(old, _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ);
         __m512 c = _mm512_maskz_loadu_ps(seen, corr + 16 * g);
         _mm512_storeu_ps(corr + 16 * g, c);
@@ -166,12 +168,13 @@ TARGET512 void diffuse_softmax_block_avx512(float *s, long keys, long ld, long g
         __m512 l = _mm512_mul_ps(_mm512_loadu_ps(runSum + 16 * g), c);
         for (long j0 = 0; j0 < keys; j0 += chunkVectors) {
             long j1 = keys < j0 + chunkVectors ? keys : j0 + chunkVectors;
+            int n = 0;
             for (long j = j0; j < j1; j++) {
                 float *row = col + j * ld;
-                expQueued(row, _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(row), m), sc), 0xFFFF, &q, (int)(j - j0),
-                          tabLo, tabHi);
+                n = expQueued(row, _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(row), m), sc), 0xFFFF, &q, (int)(j - j0),
+                              n, tabLo, tabHi);
             }
-            if (q.count) redoQueued(&q);
+            if (n) redoQueued(&q, n);
             for (long j = j0; j < j1; j++) l = _mm512_add_ps(l, _mm512_loadu_ps(col + j * ld));
         }
         _mm512_storeu_ps(runMax + 16 * g, m);

@@ -32,7 +32,8 @@ final class VectorMathTests: XCTestCase {
     /// C kernels called directly, against Foundation.exp bit for bit on a strided sample of every binade
     /// (a different stride from the test above) and the special values; odd counts exercise the tails.
     func testInPlaceExpAndSiluMatchFoundationBitForBit() {
-        var xs: [Float] = [0, -0, 1, -1, 88.5, 88.72283, 88.72284, 89, -87, -87.33655, -103.97, -104, -200, 200,
+        // (`-0` in a Float array literal is the integer literal 0, i.e. +0: −0 is spelled by its bits.)
+        var xs: [Float] = [0, Float(bitPattern: 0x8000_0000), 1, -1, 88.5, 88.72283, 88.72284, 89, -87, -87.33655, -103.97, -104, -200, 200,
                            .infinity, -.infinity, .nan, .leastNonzeroMagnitude, -.leastNormalMagnitude]
         for (lo, hi) in [(UInt32(0), (90 as Float).bitPattern), (UInt32(0x8000_0000), (-110 as Float).bitPattern)] {
             xs += stride(from: lo + 17, through: hi, by: 1013).map { Float(bitPattern: $0) }
