@@ -3,7 +3,9 @@
 // same order, so every lane rounds to the same float, and the same lanes go to the library call. See
 // VectorMath.swift for why the double evaluation plus the midpoint check reproduces expf.
 //
-// Only DiffuseCore calls these, and only when `GemmTile.active` is the AVX-512 tile.
+// No longer on DiffuseCore's path: `exactExpInPlace` and `siluInPlace` call CDiffuseCPU's exp512.c on AVX-512
+// (table-driven, about 2× cheaper). Kept as the Swift reference that PackingTests compares with the AVX2 loops;
+// delete together with that test.
 #if arch(x86_64)
 import Foundation
 
