@@ -30,13 +30,37 @@ public func siluBackward(x: Tensor, dy: Tensor) -> Tensor {
     } }
 }
 
-/// dy · (Φ(x) + x·φ(x)) for the exact (erf) GELU.
-public func geluBackward(x: Tensor, dy: Tensor) -> Tensor { zipMap(x, dy) { v, g in g * geluDerivative(v) } }
+/// dy · (Φ(x) + x·φ(x)) for the exact (erf) GELU; 8 lanes at a time with `exactErf` and `exactExp`,
+/// which return Foundation.erf's and Foundation.exp's values, so results equal the scalar formula's.
+public func geluBackward(x: Tensor, dy: Tensor) -> Tensor {
+    precondition(x.count == dy.count, "geluBackward: \(x.shape) vs \(dy.shape)")
+    return x.withUnsafe { xp in dy.withUnsafe { gp in
+        uninitializedTensor(x.shape) { yp in
+            let xb = xp.baseAddress!, gb = gp.baseAddress!, yb = yp.baseAddress!, n = yp.count
+            Parallel.forRange(n / 8, minChunk: 2048) { r in
+                for v in r {
+                    let i = v * 8
+                    let xv = load8(xb + i), gv = load8(gb + i)
+                    store8(yb + i, gv * geluDerivative8(xv, erf: exactErf(xv * 0.7071067811865476)))
+                }
+            }
+            for i in (n / 8 * 8)..<n { yb[i] = gb[i] * geluDerivative(xb[i]) }
+        }
+    } }
+}
 
 @inline(__always)
 func geluDerivative(_ v: Float) -> Float {
     let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
     let pdf = Foundation.exp(-0.5 * v * v) * 0.3989422804014327
+    return cdf + v * pdf
+}
+
+/// `geluDerivative` for 8 lanes, given erf(v/√2) (shared with the forward value in GEGLU's backward).
+@inline(__always)
+func geluDerivative8(_ v: SIMD8<Float>, erf e: SIMD8<Float>) -> SIMD8<Float> {
+    let cdf = 0.5 * (1 + e)
+    let pdf = exactExp(-0.5 * v * v) * 0.3989422804014327
     return cdf + v * pdf
 }
 
@@ -49,7 +73,15 @@ public func gegluBackward(x: Tensor, dy: Tensor) -> Tensor {
         Parallel.forRange(rows, minChunk: 16) { r in
             for row in r {
                 let s = xb + row * d2, g = gb + row * d, o = ob + row * d2
-                for i in 0..<d {
+                var i = 0
+                while i + 8 <= d {
+                    let hidden = load8(s + i), gate = load8(s + d + i), gv = load8(g + i)
+                    let e = exactErf(gate * 0.7071067811865476)
+                    store8(o + i, gv * (0.5 * gate * (1 + e)))   // gelu(gate), as geluScalar
+                    store8(o + d + i, gv * hidden * geluDerivative8(gate, erf: e))
+                    i += 8
+                }
+                for i in i..<d {
                     let hidden = s[i], gate = s[d + i]
                     o[i] = g[i] * geluScalar(gate)
                     o[d + i] = g[i] * hidden * geluDerivative(gate)
@@ -58,6 +90,13 @@ public func gegluBackward(x: Tensor, dy: Tensor) -> Tensor {
         }
     } } }
     return dx
+}
+
+@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) private func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
 /// Nearest 2× upsampling backward: each input pixel collects the four outputs it was copied to.
