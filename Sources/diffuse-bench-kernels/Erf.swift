@@ -1,37 +1,44 @@
 import DiffuseCore
 import Foundation
 
-/// Compares `exactErf` with `Foundation.erf` bit for bit on all 2³² float bit patterns (NaN payloads
-/// included). Returns the number of mismatches; prints the first few and a count per range of |x|.
+/// Compares `exactErf` (one vector) and `exactErfInPlace` (arrays, the gathering path) with
+/// `Foundation.erf` bit for bit on all 2³² float bit patterns (NaN payloads included). Returns the number
+/// of inputs where either differs; prints the first few and a count per range of |x|.
 func exhaustiveErfCheck() -> Int {
-    let chunks = 1024, per = (1 << 32) / chunks
+    let chunks = 1 << 12, per = (1 << 32) / chunks, sub = 4096
     // Mismatches by range: |x| < 0.84375, < 1.25, < 1/0.35, < 6, the rest (≥ 6, ∞, NaN).
     let edges: [Float] = [0.84375, 1.25, Float(bitPattern: 0x4036_DB6E), 6]
     var bad = [Int](repeating: 0, count: chunks * 5)
+    let printed = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+    printed.pointee = 0
     bad.withUnsafeMutableBufferPointer { badp in
         let b = badp.baseAddress!
         DispatchQueue.concurrentPerform(iterations: chunks) { ci in
+            var xs = [Float](repeating: 0, count: sub), arr = xs
             var u = ci * per
             let end = u + per
-            var counts = (0, 0, 0, 0, 0)
             while u < end {
-                var xs = SIMD8<Float>()
-                for i in 0..<8 { xs[i] = Float(bitPattern: UInt32(u + i)) }
-                let ys = exactErf(xs)
-                for i in 0..<8 where ys[i].bitPattern != Foundation.erf(xs[i]).bitPattern {
-                    let a = abs(xs[i])
-                    let range = edges.firstIndex { a < $0 } ?? 4
-                    switch range { case 0: counts.0 += 1; case 1: counts.1 += 1; case 2: counts.2 += 1
-                    case 3: counts.3 += 1; default: counts.4 += 1 }
-                    if counts.0 + counts.1 + counts.2 + counts.3 + counts.4 < 3 {
-                        print("mismatch at x = \(xs[i]) (0x\(String(xs[i].bitPattern, radix: 16))): \(ys[i]) vs \(Foundation.erf(xs[i]))")
+                for i in 0..<sub { xs[i] = Float(bitPattern: UInt32(u + i)) }
+                arr = xs
+                arr.withUnsafeMutableBufferPointer { exactErfInPlace($0.baseAddress!, count: sub) }
+                for v in stride(from: 0, to: sub, by: 8) {
+                    let ys = exactErf(SIMD8<Float>(xs[v..<(v + 8)]))
+                    for i in 0..<8 {
+                        let x = xs[v + i], want = Foundation.erf(x).bitPattern
+                        guard ys[i].bitPattern != want || arr[v + i].bitPattern != want else { continue }
+                        let range = edges.firstIndex { abs(x) < $0 } ?? 4
+                        b[ci * 5 + range] += 1
+                        if printed.pointee < 4 {
+                            printed.pointee += 1
+                            print("mismatch at x = \(x) (0x\(String(x.bitPattern, radix: 16))): exactErf \(ys[i]), exactErfInPlace \(arr[v + i]), Foundation.erf \(Foundation.erf(x))")
+                        }
                     }
                 }
-                u += 8
+                u += sub
             }
-            (b[ci * 5], b[ci * 5 + 1], b[ci * 5 + 2], b[ci * 5 + 3], b[ci * 5 + 4]) = counts
         }
     }
+    printed.deallocate()
     let byRange = (0..<5).map { r in stride(from: r, to: bad.count, by: 5).reduce(0) { $0 + bad[$1] } }
     print("mismatches by |x| range [0, 0.84375) [0.84375, 1.25) [1.25, 1/0.35) [1/0.35, 6) [6, ∞]+NaN: \(byRange)")
     return byRange.reduce(0, +)
@@ -65,6 +72,12 @@ func erfSpeed() {
             }
         }
     }
+    let erfArray = bestTime {
+        out.withUnsafeMutableBufferPointer { o in
+            o.baseAddress!.update(from: gate, count: n)
+            exactErfInPlace(o.baseAddress!, count: n)
+        }
+    }
     let geluScalarT = bestTime { for i in 0..<n { out[i] = geluScalar(gate[i]) } }
     let geluVectorT = bestTime {
         out.withUnsafeMutableBufferPointer { o in
@@ -76,7 +89,8 @@ func erfSpeed() {
     let gegluVectorT = bestTime {
         out.withUnsafeMutableBufferPointer { o in gegluRow(value: value, gate: gate, out: o.baseAddress!, count: n) }
     }
-    print(String(format: "erf, one thread: Foundation.erf %.2f ns/element, exactErf %.2f", ns(erfScalar), ns(erfVector)))
+    print(String(format: "erf, one thread: Foundation.erf %.2f ns/element, exactErf (SIMD8) %.2f, exactErfInPlace %.2f",
+                 ns(erfScalar), ns(erfVector), ns(erfArray)))
     print(String(format: "gelu, one thread: geluScalar loop %.2f ns/element, geluInPlace %.2f", ns(geluScalarT), ns(geluVectorT)))
     print(String(format: "geglu row, one thread: scalar loop %.2f ns/element, gegluRow %.2f", ns(gegluScalarT), ns(gegluVectorT)))
 }
