@@ -41,12 +41,20 @@ public func silu(_ x: Tensor) -> Tensor {
     }
     return y
 }
-public func gelu(_ x: Tensor) -> Tensor { mapParallel(x) { geluScalar($0) } }
+public func gelu(_ x: Tensor) -> Tensor {
+    var y = x
+    y.withUnsafeMutable { p in
+        let base = p.baseAddress!
+        Parallel.forRange(p.count, minChunk: 16384) { r in geluInPlace(base + r.lowerBound, count: r.count) }
+    }
+    return y
+}
 public func geluTanh(_ x: Tensor) -> Tensor {
     mapParallel(x) { v in 0.5 * v * (1 + Foundation.tanh(0.7978845608028654 * (v + 0.044715 * v * v * v))) }
 }
 public func quickGelu(_ x: Tensor) -> Tensor { mapParallel8(x) { $0 / (1 + exactExp(-1.702 * $0)) } }
 
+/// The scalar definition; `gelu8` (VectorErf.swift) computes the same values 8 lanes at a time.
 @inline(__always)
 public func geluScalar(_ v: Float) -> Float { 0.5 * v * (1 + Foundation.erf(v * 0.7071067811865476)) }
 
@@ -63,7 +71,7 @@ public func geglu(_ x: Tensor) -> Tensor {
             Parallel.forRange(rows, minChunk: 16) { r in
                 for row in r {
                     let s = xb + row * d2, o = yb + row * d
-                    for i in 0..<d { o[i] = s[i] * geluScalar(s[d + i]) }
+                    gegluRow(value: s, gate: s + d, out: o, count: d)
                 }
             }
         }

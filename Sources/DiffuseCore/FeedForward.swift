@@ -30,7 +30,7 @@ public func gegluFeedForward(_ x: Tensor, w1: Weight, b1: Weight?, w2: Weight, b
                 Parallel.forRange(rc, minChunk: 16) { r in
                     for row in r {
                         let s = hidden + row * n2, o = gated + row * n
-                        for i in 0..<n { o[i] = s[i] * geluScalar(s[n + i]) }
+                        gegluRow(value: s, gate: s + n, out: o, count: n)
                     }
                 }
                 gemmParallel(m: rc, n: m, k: n, a: RowMajorSource(base: gated, ld: n), b: WeightSource(w: w2, ld: n),

@@ -3,8 +3,10 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--ours-only] [--exhaustive-exp] [--winograd]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--ours-only] [--exhaustive-exp] [--exhaustive-erf] [--erf-speed] [--winograd]
 //
+// --exhaustive-erf checks exactErf against Foundation.erf on all 2³² floats; --erf-speed times erf, GELU
+// and a GEGLU row, scalar and vector, on one thread; both exit.
 // --winograd times the 3×3 convolutions of SD 1.5 direct and by Winograd, and exits.
 // --haswell-blas also times OpenBLAS forced to its AVX2 (Haswell) kernels, the fair comparison for our
 // AVX2 code on a CPU where OpenBLAS picks AVX-512 ones.
@@ -82,6 +84,17 @@ if args.contains("--exhaustive-exp") {
     let bad = exhaustiveExpCheck()
     print("exactExp vs Foundation.exp on every float in [-87, 88.5]: \(bad) mismatches (\(Int(now() - t)) s)")
     exit(bad == 0 ? 0 : 1)
+}
+
+if args.contains("--exhaustive-erf") {
+    let t = now()
+    let bad = exhaustiveErfCheck()
+    print("exactErf vs Foundation.erf on all 2^32 float bit patterns: \(bad) mismatches (\(Int(now() - t)) s)")
+    exit(bad == 0 ? 0 : 1)
+}
+if args.contains("--erf-speed") {
+    erfSpeed()
+    exit(0)
 }
 
 // Peak: 2 FMA pipes × 8 float lanes × 2 flops per cycle per core with AVX2. The clock is read from

@@ -30,14 +30,72 @@ public func siluBackward(x: Tensor, dy: Tensor) -> Tensor {
     } }
 }
 
-/// dy · (Φ(x) + x·φ(x)) for the exact (erf) GELU.
-public func geluBackward(x: Tensor, dy: Tensor) -> Tensor { zipMap(x, dy) { v, g in g * geluDerivative(v) } }
+/// dy · (Φ(x) + x·φ(x)) for the exact (erf) GELU. erf and exp come from DiffuseCore's array kernels
+/// (`exactErfScaled`, `exactExpInPlace`), which return Foundation.erf's and Foundation.exp's values, and
+/// the lane arithmetic is `geluDerivative`'s, so results equal the scalar formula's.
+public func geluBackward(x: Tensor, dy: Tensor) -> Tensor {
+    precondition(x.count == dy.count, "geluBackward: \(x.shape) vs \(dy.shape)")
+    return x.withUnsafe { xp in dy.withUnsafe { gp in
+        uninitializedTensor(x.shape) { yp in
+            let xb = xp.baseAddress!, gb = gp.baseAddress!, yb = yp.baseAddress!, n = yp.count
+            let blocks = (n + geluBlock - 1) / geluBlock
+            Parallel.forRange(blocks, minChunk: 32) { r in
+                withGeluTables { e, pdf in
+                    for blk in r {
+                        let i0 = blk * geluBlock, m = min(geluBlock, n - i0)
+                        geluTables(xb + i0, m, e, pdf)
+                        var i = 0
+                        while i + 8 <= m {
+                            let v = load8(xb + i0 + i)
+                            store8(yb + i0 + i, load8(gb + i0 + i) * geluDerivative8(v, load8(e + i), load8(pdf + i)))
+                            i += 8
+                        }
+                        for i in i..<m { yb[i0 + i] = gb[i0 + i] * geluDerivative(xb[i0 + i], erf: e[i], exp: pdf[i]) }
+                    }
+                }
+            }
+        }
+    } }
+}
 
 @inline(__always)
 func geluDerivative(_ v: Float) -> Float {
-    let cdf = 0.5 * (1 + Foundation.erf(v * 0.7071067811865476))
-    let pdf = Foundation.exp(-0.5 * v * v) * 0.3989422804014327
+    geluDerivative(v, erf: Foundation.erf(v * 0.7071067811865476), exp: Foundation.exp(-0.5 * v * v))
+}
+
+/// Φ(v) + v·φ(v) given erf(v/√2) and exp(−v²/2).
+@inline(__always)
+func geluDerivative(_ v: Float, erf e: Float, exp ex: Float) -> Float {
+    let cdf = 0.5 * (1 + e)
+    let pdf = ex * 0.3989422804014327
     return cdf + v * pdf
+}
+
+/// `geluDerivative` for 8 lanes, the same operations in the same order.
+@inline(__always)
+func geluDerivative8(_ v: SIMD8<Float>, _ e: SIMD8<Float>, _ ex: SIMD8<Float>) -> SIMD8<Float> {
+    let cdf = 0.5 * (1 + e)
+    let pdf = ex * 0.3989422804014327
+    return cdf + v * pdf
+}
+
+/// Values per block of the GELU backward passes: erf and exp tables of one block stay in L1.
+let geluBlock = 256
+
+/// Two scratch tables of `geluBlock` floats (erf values, exp values).
+@inline(__always)
+func withGeluTables(_ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * geluBlock) { t in body(t.baseAddress!, t.baseAddress! + geluBlock) }
+}
+
+/// e[i] = erf(v[i]/√2), ex[i] = exp(−v[i]²/2) for i < n ≤ geluBlock.
+@inline(__always)
+func geluTables(_ v: UnsafePointer<Float>, _ n: Int, _ e: UnsafeMutablePointer<Float>, _ ex: UnsafeMutablePointer<Float>) {
+    exactErfScaled(v, scale: 0.7071067811865476, into: e, count: n)
+    var i = 0
+    while i + 8 <= n { let x = load8(v + i); store8(ex + i, -0.5 * x * x); i += 8 }
+    for i in i..<n { ex[i] = -0.5 * v[i] * v[i] }
+    exactExpInPlace(ex, count: n)
 }
 
 /// GEGLU x [..., 2N] → y [..., N] = x[..., :N] · gelu(x[..., N:]); returns dx [..., 2N].
@@ -47,17 +105,51 @@ public func gegluBackward(x: Tensor, dy: Tensor) -> Tensor {
     x.withUnsafe { xp in dy.withUnsafe { gp in dx.withUnsafeMutable { op in
         let xb = xp.baseAddress!, gb = gp.baseAddress!, ob = op.baseAddress!
         Parallel.forRange(rows, minChunk: 16) { r in
-            for row in r {
-                let s = xb + row * d2, g = gb + row * d, o = ob + row * d2
-                for i in 0..<d {
-                    let hidden = s[i], gate = s[d + i]
-                    o[i] = g[i] * geluScalar(gate)
-                    o[d + i] = g[i] * hidden * geluDerivative(gate)
+            withGeluTables { e, pdf in
+                for row in r {
+                    let s = xb + row * d2, g = gb + row * d, o = ob + row * d2
+                    var i0 = 0
+                    while i0 < d {
+                        let m = min(geluBlock, d - i0)
+                        gegluBackwardBlock(hidden: s + i0, gate: s + d + i0, dy: g + i0, dHidden: o + i0, dGate: o + d + i0,
+                                           count: m, e, pdf)
+                        i0 += m
+                    }
                 }
             }
         }
     } } }
     return dx
+}
+
+/// One block of ≤ geluBlock columns: dHidden = dy·gelu(gate), dGate = dy·hidden·gelu′(gate), as the
+/// scalar formulas (`geluScalar`, `geluDerivative`) compute them.
+@inline(__always)
+private func gegluBackwardBlock(hidden: UnsafePointer<Float>, gate: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                dHidden: UnsafeMutablePointer<Float>, dGate: UnsafeMutablePointer<Float>, count m: Int,
+                                _ e: UnsafeMutablePointer<Float>, _ pdf: UnsafeMutablePointer<Float>) {
+    geluTables(gate, m, e, pdf)
+    var i = 0
+    while i + 8 <= m {
+        let h = load8(hidden + i), v = load8(gate + i), gv = load8(dy + i), ev = load8(e + i)
+        store8(dHidden + i, gv * (0.5 * v * (1 + ev)))
+        store8(dGate + i, gv * h * geluDerivative8(v, ev, load8(pdf + i)))
+        i += 8
+    }
+    for i in i..<m {
+        dHidden[i] = dy[i] * (0.5 * gate[i] * (1 + e[i]))
+        dGate[i] = dy[i] * hidden[i] * geluDerivative(gate[i], erf: e[i], exp: pdf[i])
+    }
+}
+
+@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) private func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
 /// Nearest 2× upsampling backward: each input pixel collects the four outputs it was copied to.
