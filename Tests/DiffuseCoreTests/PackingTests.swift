@@ -2,7 +2,6 @@ import Foundation
 import XCTest
 @testable import DiffuseCore
 #if arch(x86_64)
-import DiffuseKernelsAVX512
 #endif
 
 /// The transposing C packers (f16 weights, f32 row-major matrices), the AVX-512 exp, and convolutions whose
@@ -64,7 +63,7 @@ final class PackingTests: XCTestCase {
     /// Flash attention on the 12×32 tile equals the 6×16 tile bit for bit (each score and output element is
     /// the same FMA chain; the softmax is per column), and both match the reference.
     func testAttentionTilesAgree() throws {
-        try XCTSkipUnless(GemmTile.avx512Available, "no AVX-512 on this CPU")
+        try XCTSkipUnless(GemmTile.active == .avx512, "the AVX-512 tile is not active on this CPU")
         for (lq, lk, heads, d, causal) in [(100, 77, 2, 40, false), (70, 400, 1, 80, false), (77, 77, 2, 24, true)] {
             let q = randomTensor([2, lq, heads * d], seed: 75), k = randomTensor([2, lk, heads * d], seed: 76)
             let v = randomTensor([2, lk, heads * d], seed: 77)
@@ -77,16 +76,17 @@ final class PackingTests: XCTestCase {
         }
     }
 
-    /// The AVX-512 exp and SiLU against the AVX2 versions (themselves tested against Foundation.exp) on a
+    /// The AVX-512 exp and SiLU (C, CDiffuseCPU/exp512.c, taken by `exactExpInPlace`/`siluInPlace` when the
+    /// AVX-512 tile is active) against the AVX2 Swift loops (themselves tested against Foundation.exp) on a
     /// strided sample of every binade and the special values.
     func testAVX512ExpEqualsAVX2() throws {
         #if arch(x86_64)
-        try XCTSkipUnless(GemmTile.avx512Available, "no AVX-512 on this CPU")
+        try XCTSkipUnless(GemmTile.active == .avx512, "the AVX-512 tile is not active on this CPU")
         var xs: [Float] = [0, -0, 1, -1, 88.72283, 88.72284, 89, -87.33655, -104, .infinity, -.infinity, .nan]
         for (lo, hi) in [(UInt32(0), (90 as Float).bitPattern), (UInt32(0x8000_0000), (-110 as Float).bitPattern)] {
             xs += stride(from: lo, through: hi, by: 4099).map { Float(bitPattern: $0) }
         }
-        for f in [(avx512ExactExpInPlace, exactExpInPlaceAVX2), (avx512SiluInPlace, siluInPlaceAVX2)] {
+        for f in [(exactExpInPlace, exactExpInPlaceAVX2), (siluInPlace, siluInPlaceAVX2)] {
             var a = xs, b = xs
             a.withUnsafeMutableBufferPointer { f.0($0.baseAddress!, $0.count) }
             b.withUnsafeMutableBufferPointer { f.1($0.baseAddress!, $0.count) }

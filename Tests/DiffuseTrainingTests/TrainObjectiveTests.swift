@@ -20,6 +20,10 @@ final class TrainObjectiveTests: XCTestCase {
         let t = [0, 499, 999]
         let eps = table.noised(f["ddpm.x0"], noise: f["ddpm.noise"], timesteps: t, prediction: .epsilon)
         let v = table.noised(f["ddpm.x0"], noise: f["ddpm.noise"], timesteps: t, prediction: .vPrediction)
+        // "sample": the target is the clean image itself, bit for bit, with the same noisy input.
+        let x0Target = table.noised(f["ddpm.x0"], noise: f["ddpm.noise"], timesteps: t, prediction: .sample)
+        XCTAssertEqual(x0Target.target.data, f["ddpm.x0"].data)
+        XCTAssertEqual(x0Target.noisy.data, v.noisy.data)
         // Two float32 products of O(1) values: 1e-5 covers the ᾱ difference above and rounding.
         assertClose(eps.noisy, f["ddpm.noisy"], atol: 1e-5, "add_noise")
         XCTAssertEqual(eps.target, f["ddpm.noise"], "epsilon target is the noise itself")
@@ -38,7 +42,7 @@ final class TrainObjectiveTests: XCTestCase {
         let steps = table.ddimTimesteps(steps: 4)
         XCTAssertEqual(steps, [750, 500, 250, 0])
         let outputs = split(f["ddim.outputs"], parts: 4, axis: 0).map { $0.reshaped([1, 3, 4, 4]) }
-        for (name, prediction) in [("epsilon", PredictionType.epsilon), ("v_prediction", .vPrediction)] {
+        for (name, prediction) in [("epsilon", PredictionType.epsilon), ("v_prediction", .vPrediction), ("sample", .sample)] {
             var x = f["ddim.start"]
             for (i, t) in steps.enumerated() {
                 x = table.ddimStep(sample: x, modelOutput: outputs[i], timestep: t,
@@ -78,6 +82,8 @@ final class TrainObjectiveTests: XCTestCase {
         XCTAssertNotNil(c.problem(), "ε-prediction at zero SNR must be refused")
         c.prediction = .vPrediction
         XCTAssertNil(c.problem())
+        c.prediction = .sample
+        XCTAssertNil(c.problem(), "x0-prediction recovers the image at zero SNR")
         c.timestepSpacing = "linspace"
         XCTAssertEqual(c.problem(), "timestepSpacing must be \"leading\" or \"trailing\" (got \"linspace\")")
     }

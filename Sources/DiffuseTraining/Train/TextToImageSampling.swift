@@ -121,9 +121,7 @@ extension NoiseScheduleTable {
     public func ddimPredictedOriginal(sample: Tensor, modelOutput: Tensor, timestep t: Int,
                                       prediction: PredictionType) -> Tensor {
         let a = alphasCumprod[t], sa = a.squareRoot(), s1 = (1 - a).squareRoot()
-        return zipMap(sample, modelOutput) { xt, o in
-            min(max(prediction == .epsilon ? (xt - s1 * o) / sa : sa * xt - s1 * o, -1), 1)
-        }
+        return zipMap(sample, modelOutput) { xt, o in min(max(originalSample(xt, o, sa, s1, prediction), -1), 1) }
     }
 
     /// One DDIM step (η = 0, clip_sample to [−1, 1], set_alpha_to_one): x_t → x_prev (`previous` < 0: the end).
@@ -135,10 +133,26 @@ extension NoiseScheduleTable {
         let sa = a.squareRoot(), s1 = (1 - a).squareRoot()
         let sp = aPrev.squareRoot(), sp1 = (1 - aPrev).squareRoot()
         return zipMap(sample, modelOutput) { xt, o in
-            let x0 = prediction == .epsilon ? (xt - s1 * o) / sa : sa * xt - s1 * o
+            let x0 = originalSample(xt, o, sa, s1, prediction)
             let clipped = min(max(x0, -1), 1)
-            let eps = useClippedModelOutput ? (xt - sa * clipped) / s1 : prediction == .epsilon ? o : sa * o + s1 * xt
+            let eps: Float
+            switch prediction {
+            case _ where useClippedModelOutput: eps = (xt - sa * clipped) / s1
+            case .epsilon: eps = o
+            case .vPrediction: eps = sa * o + s1 * xt
+            case .sample: eps = (xt - sa * x0) / s1
+            }
             return sp * clipped + sp1 * eps
         }
+    }
+}
+
+/// x̂0 from one model output at a timestep with √ᾱ = sa and √(1 − ᾱ) = s1 (DDIMScheduler.step's three cases).
+@inline(__always)
+private func originalSample(_ xt: Float, _ o: Float, _ sa: Float, _ s1: Float, _ prediction: PredictionType) -> Float {
+    switch prediction {
+    case .epsilon: return (xt - s1 * o) / sa
+    case .vPrediction: return sa * xt - s1 * o
+    case .sample: return o
     }
 }

@@ -27,7 +27,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// are Flawed"): shift and scale √ᾱ so the last timestep is pure noise. Without it the linear schedule leaves
     /// √ᾱ_T = 0.0064 of the image in x_T, and for flat-coloured 64×64 pictures the mean over 4,096 pixels makes
     /// that visible (SNR ≈ 0.4 per colour at t = 999, ≈ 2.6 at t = 800): the model learned to read the
-    /// background from the noise and ignored the caption. Needs v-prediction (ε cannot give x0 at ᾱ = 0).
+    /// background from the noise and ignored the caption. Needs v- or sample-prediction (ε cannot give x0 at ᾱ = 0).
     public var rescaleBetasZeroSnr = false
     /// How DDIM picks its timesteps at sampling time, as diffusers' `timestep_spacing`: "leading"
     /// (k·T/n: 950 … 0 for 20 steps) or "trailing" (T − k·T/n − 1: 999 … 49), which starts at the pure-noise
@@ -96,7 +96,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
             return "timestepSpacing must be \"leading\" or \"trailing\" (got \"\(timestepSpacing)\")"
         }
         if rescaleBetasZeroSnr && prediction == .epsilon {
-            return "rescaleBetasZeroSnr needs prediction \"v_prediction\": ε-prediction cannot recover the image at zero SNR"
+            return "rescaleBetasZeroSnr needs prediction \"v_prediction\" or \"sample\": ε-prediction cannot recover the image at zero SNR"
         }
         return model.problem()
     }
