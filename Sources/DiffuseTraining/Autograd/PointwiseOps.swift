@@ -58,11 +58,6 @@ public func geluBackward(x: Tensor, dy: Tensor) -> Tensor {
     } }
 }
 
-@inline(__always)
-func geluDerivative(_ v: Float) -> Float {
-    geluDerivative(v, erf: Foundation.erf(v * 0.7071067811865476), exp: Foundation.exp(-0.5 * v * v))
-}
-
 /// Φ(v) + v·φ(v) given erf(v/√2) and exp(−v²/2).
 @inline(__always)
 func geluDerivative(_ v: Float, erf e: Float, exp ex: Float) -> Float {
