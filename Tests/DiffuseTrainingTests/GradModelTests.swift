@@ -25,6 +25,20 @@ final class GradModelTests: XCTestCase {
         try checkWholeModelGradients(c)
     }
 
+    /// Coordinate planes enter conv_in as two extra input channels: conv_in's weight gradient must cover them
+    /// (its sampled elements include the coordinate columns), and the planes must hold the cell centres.
+    func testWholeModelGradientsWithCoordinates() throws {
+        var c = Self.tinyConfig()
+        c.coordinates = true
+        let model = try TextToImageModel(config: c, seed: 3)
+        XCTAssertEqual(model.unet.convIn.weight.value.shape, [8, 3 * 4 + 2, 3, 3])
+        let planes = appendingCoordinates(Tensor(shape: [1, 1, 2, 4], data: [Float](repeating: 7, count: 8)))
+        XCTAssertEqual(planes.data, [7, 7, 7, 7, 7, 7, 7, 7,
+                                     -0.75, -0.25, 0.25, 0.75, -0.75, -0.25, 0.25, 0.75,
+                                     -0.5, -0.5, -0.5, -0.5, 0.5, 0.5, 0.5, 0.5])
+        try checkWholeModelGradients(c)
+    }
+
     func checkWholeModelGradients(_ config: ModelConfig) throws {
         let model = try TextToImageModel(config: config, seed: 3)
         // conv_out starts at zero (which would zero every upstream gradient); give it values for the check.

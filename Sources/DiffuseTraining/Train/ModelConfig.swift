@@ -21,6 +21,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// alone learned too slowly here: after 2,600 steps a model without this path gave the same prediction
     /// for every caption. Off by default so that configs written before it keep their meaning.
     public var pooledText = false
+    /// Feed two extra input planes holding each grid cell's x and y in [−1, 1] (CoordConv, Liu et al. 2018):
+    /// prompts name positions ("in the top left corner"), and a convolution otherwise sees absolute position
+    /// only through the zero padding at the border, many layers away from most pixels. Off by default so
+    /// that configs written before it keep their meaning.
+    public var coordinates = false
     /// Caption words known to the tokenizer (built from the dataset's captions when a run starts).
     public var vocabulary: [String] = []
 
@@ -37,7 +42,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try read(.attention, &attention); try read(.groups, &groups); try read(.heads, &heads)
         try read(.textDim, &textDim); try read(.textLayers, &textLayers); try read(.textHeads, &textHeads)
         try read(.maxTokens, &maxTokens); try read(.vocabulary, &vocabulary)
-        try read(.pooledText, &pooledText)
+        try read(.pooledText, &pooledText); try read(.coordinates, &coordinates)
     }
 
     /// What `diffuse info` prints as the architecture.
@@ -45,6 +50,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         "Diffuse built-in text-to-image: pixel-space UNet \(channels) on \(imageSize)×\(imageSize) (unshuffle \(patch)), "
             + "\(textLayers)-layer word-level text transformer (dim \(textDim), \(vocabulary.count) words)"
             + (pooledText ? ", pooled text added to the time embedding" : "")
+            + (coordinates ? ", coordinate input planes" : "")
     }
 
     /// One line naming the first impossible value, or nil.

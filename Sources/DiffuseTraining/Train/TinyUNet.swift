@@ -21,7 +21,7 @@ public final class TinyUNet: ParameterOwner {
         let ch = c.channels, t = 4 * ch[0], pixels = 3 * c.patch * c.patch, last = ch.count - 1
         time1 = LinearLayer("time_embedding.linear_1", in: ch[0], out: t, rng: &rng)
         time2 = LinearLayer("time_embedding.linear_2", in: t, out: t, rng: &rng)
-        convIn = Conv2dLayer("conv_in", in: pixels, out: ch[0], kernel: 3, rng: &rng)
+        convIn = Conv2dLayer("conv_in", in: pixels + (c.coordinates ? 2 : 0), out: ch[0], kernel: 3, rng: &rng)
         func attn(_ name: String, _ i: Int) -> SpatialTransformer {
             SpatialTransformer(name, channels: ch[i], contextDim: c.textDim, heads: c.heads, groups: c.groups,
                                selfAttention: i == last, rng: &rng)
@@ -71,7 +71,8 @@ public final class TinyUNet: ParameterOwner {
         var temb = time2.forward(timeAct.forward(time1.forward(timestepEmbedding(timesteps, dim: config.channels[0]))))
         if let textPool { temb = add(temb, textPool.forward(meanOverTokens(context))) }   // [B, 4·C0]
         let e = embAct.forward(temb)                                               // [B, 4·C0]
-        var h = convIn.forward(pixelUnshuffle(x, config.patch))
+        let grid = pixelUnshuffle(x, config.patch)                                 // [B, 3·p², S/p, S/p]
+        var h = convIn.forward(config.coordinates ? appendingCoordinates(grid) : grid)
         var skips: [Tensor] = []
         for i in downRes.indices {
             h = downRes[i].forward(h, embAct: e)
@@ -122,6 +123,24 @@ public final class TinyUNet: ParameterOwner {
         _ = time1.backward(timeAct.backward(time2.backward(dTemb)))
         if let textPool { accumulate(&dCtx!, meanOverTokensBackward(textPool.backward(dTemb), tokens: dCtx!.shape[1])) }
         return dCtx!
+    }
+}
+
+/// [B, C, H, W] → [B, C + 2, H, W]: channel C holds each cell's x centre, C + 1 its y centre, both in [−1, 1].
+/// The planes are inputs, not parameters: `backward` never needs their gradient.
+func appendingCoordinates(_ x: Tensor) -> Tensor {
+    let (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    return Tensor(shape: [b, c + 2, h, w]) { out in
+        for n in 0..<b {
+            for i in 0..<(c * h * w) { out[n * (c + 2) * h * w + i] = x.data[n * c * h * w + i] }
+            let planes = (n * (c + 2) + c) * h * w
+            for y in 0..<h {
+                for xx in 0..<w {
+                    out[planes + y * w + xx] = 2 * (Float(xx) + 0.5) / Float(w) - 1
+                    out[planes + h * w + y * w + xx] = 2 * (Float(y) + 0.5) / Float(h) - 1
+                }
+            }
+        }
     }
 }
 
