@@ -19,9 +19,8 @@ public enum Parallel {
     public static func forRange(_ n: Int, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
         if n <= 0 { return }
         let t = min(threads, max(1, n / max(minChunk, 1)))
-        if t <= 1 { if !ParProfile.single({ body(0..<n) }) { body(0..<n) }; return }
+        if t <= 1 { body(0..<n); return }
         let per = (n + t - 1) / t
-        if ParProfile.region(t, per, n, body) { return }
         DispatchQueue.concurrentPerform(iterations: t) { i in
             let lo = i * per, hi = min(n, lo + per)
             if lo < hi { body(lo..<hi) }

@@ -13,9 +13,7 @@ struct LinearLayer {
     }
 
     /// [..., in] → [..., out], plus `residual` ([..., out]) added inside the GEMM.
-    func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
-        ParProfile.measure("linear m\(x.count / x.shape.last!)") { linear(x, weight, bias, residual: residual) }
-    }
+    func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor { linear(x, weight, bias, residual: residual) }
 }
 
 /// nn.Conv2d with a square kernel: weight [out, in, k, k], bias [out].
@@ -35,9 +33,7 @@ struct Conv2dLayer {
 
     /// [N, in, H, W] → [N, out, H', W'], plus `residual` (that shape) added inside the GEMM.
     func callAsFunction(_ x: Tensor, residual: Tensor? = nil) -> Tensor {
-        ParProfile.measure("conv\(weight.shape[2])x\(weight.shape[2])\(stride == 2 ? "s2" : "") @\(x.shape[2]) \(x.shape[1])->\(weight.shape[0])\(residual != nil ? " +res" : "")") {
-            conv2d(x, weight, bias, stride: stride, padding: padding, residual: residual)
-        }
+        conv2d(x, weight, bias, stride: stride, padding: padding, residual: residual)
     }
 }
 
@@ -60,7 +56,7 @@ struct GroupNormLayer {
     }
 
     func callAsFunction(_ x: Tensor, silu: Bool = false) -> Tensor {
-        ParProfile.measure("groupnorm @\(x.shape[2])") { groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu) }
+        groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu)
     }
 }
 
@@ -76,5 +72,5 @@ struct LayerNormLayer {
         self.eps = eps
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor { ParProfile.measure("layernorm m\(x.count / x.shape.last!)") { layerNorm(x, weight: weight, bias: bias, eps: eps) } }
+    func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias, eps: eps) }
 }

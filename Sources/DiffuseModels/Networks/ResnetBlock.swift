@@ -27,8 +27,7 @@ struct ResnetBlock2D {
     func callAsFunction(_ x: Tensor, tembSilu: Tensor? = nil) -> Tensor {
         var h = conv1(norm1(x, silu: true))
         if let proj = timeEmbProj, let t = tembSilu {
-            let pt = proj(t)
-            h = ParProfile.measure("addPerChannel") { addPerChannel(h, pt) }   // [N, out] broadcast over H, W
+            h = addPerChannel(h, proj(t))   // [N, out] broadcast over H, W
         }
         return conv2(norm2(h, silu: true), residual: shortcut.map { $0(x) } ?? x)
     }
@@ -60,7 +59,7 @@ struct Upsample2D {
 
     /// [N, C, H, W] → [N, C, 2H, 2W], or [N, C, size.h, size.w] when `size` is given.
     func callAsFunction(_ x: Tensor, size: (h: Int, w: Int)? = nil) -> Tensor {
-        let up = ParProfile.measure("upsample") { size.map { resizeNearest(x, height: $0.h, width: $0.w) } ?? upsampleNearest2x(x) }
+        let up = size.map { resizeNearest(x, height: $0.h, width: $0.w) } ?? upsampleNearest2x(x)
         return conv(up)
     }
 }

@@ -23,9 +23,7 @@ struct CrossAttention {
     /// `residual` [B, L, queryDim] is added by to_out's GEMM.
     func callAsFunction(_ x: Tensor, context: Tensor? = nil, residual: Tensor? = nil) -> Tensor {
         let c = context ?? x
-        let q = toQ(x), k = toK(c), v = toV(c)
-        let o = ParProfile.measure("attention \(context == nil ? "self" : "cross") L\(x.shape[1])") { attention(q: q, k: k, v: v, heads: heads) }
-        return toOut(o, residual: residual)
+        return toOut(attention(q: toQ(x), k: toK(c), v: toV(c), heads: heads), residual: residual)
     }
 }
 
@@ -51,8 +49,7 @@ struct BasicTransformerBlock {
     func callAsFunction(_ x: Tensor, context: Tensor) -> Tensor {
         var h = attn1(norm1(x), residual: x)
         h = attn2(norm2(h), context: context, residual: h)
-        let n3 = norm3(h)
-        return ParProfile.measure("gegluFF L\(h.shape[1])") { gegluFeedForward(n3, w1: ffIn.weight, b1: ffIn.bias, w2: ffOut.weight, b2: ffOut.bias, residual: h) }
+        return gegluFeedForward(norm3(h), w1: ffIn.weight, b1: ffIn.bias, w2: ffOut.weight, b2: ffOut.bias, residual: h)
     }
 }
 
@@ -71,7 +68,7 @@ enum ChannelProjection {
     /// [B, C, H, W] → tokens [B, H·W, C]
     func toTokens(_ x: Tensor) -> Tensor {
         switch self {
-        case .conv(let conv): return ParProfile.measure("projIn @\(x.shape[2])") { conv1x1ToTokens(x, conv.weight, conv.bias) }
+        case .conv(let conv): return conv1x1ToTokens(x, conv.weight, conv.bias)
         case .linear(let lin): return lin(channelsLast(x))
         }
     }
@@ -79,7 +76,7 @@ enum ChannelProjection {
     /// tokens [B, H·W, C] → residual + projection, [B, C, H, W] (the residual's shape)
     func toImage(_ h: Tensor, residual: Tensor) -> Tensor {
         switch self {
-        case .conv(let conv): return ParProfile.measure("projOut @\(residual.shape[2])") { conv1x1FromTokens(h, conv.weight, conv.bias, residual: residual) }
+        case .conv(let conv): return conv1x1FromTokens(h, conv.weight, conv.bias, residual: residual)
         case .linear(let lin):
             return add(channelsFirst(lin(h), height: residual.shape[2], width: residual.shape[3]), residual)
         }

@@ -110,12 +110,6 @@ public struct UNet2DConditionModel {
 
     /// x [B, C, h, w] (the scaled model input), context [B, 77, D] → noise/v prediction [B, C, h, w].
     public func callAsFunction(_ x: Tensor, timestep: Float, context: Tensor) -> Tensor {
-        let r = ParProfile.measure("unet (untagged)") { forward(x, timestep: timestep, context: context) }
-        if ParProfile.enabled { print(ParProfile.report()) }
-        return r
-    }
-
-    func forward(_ x: Tensor, timestep: Float, context: Tensor) -> Tensor {
         let a = architecture
         let tProj = timestepEmbedding(timestep, dim: a.blockOutChannels[0], batch: x.shape[0],
                                       flipSinToCos: a.flipSinToCos, freqShift: Float(a.freqShift))

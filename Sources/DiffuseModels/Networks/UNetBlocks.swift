@@ -100,9 +100,7 @@ struct UNetUpBlock {
     func callAsFunction(_ x: Tensor, tembSilu: Tensor, context: Tensor, skips: inout [Tensor]) -> Tensor {
         var h = x
         for (i, resnet) in resnets.enumerated() {
-            let skip = skips.removeLast()
-            let cat = ParProfile.measure("concat") { concat([h, skip], axis: 1) }
-            h = resnet(cat, tembSilu: tembSilu)   // [B, C + skip, H, W] → [B, out, H, W]
+            h = resnet(concat([h, skips.removeLast()], axis: 1), tembSilu: tembSilu)   // [B, C + skip, H, W] → [B, out, H, W]
             if !attentions.isEmpty { h = attentions[i](h, context: context) }
         }
         if let upsampler {
