@@ -146,22 +146,11 @@ extension Weight {
     public static func releaseResidentPages(_ weights: [Weight]) {
         #if os(Linux)
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let mapped = weights.filter { !($0.owner is ArrayOwner) }
-        // Unmapping ~2 GB of page-table entries takes tens of milliseconds: the threads share it, split by
-        // bytes (madvise takes the mmap lock for reading, so the calls run concurrently).
-        var ends: [Int] = []   // ends[i]: bytes of weights 0...i
-        for w in mapped { ends.append((ends.last ?? 0) + w.count * w.dtype.byteSize) }
-        let total = ends.last ?? 0, t = Parallel.threads
-        Parallel.forRange(t, minChunk: 1) { parts in
-            for part in parts {
-                let lo = total * part / t, hi = total * (part + 1) / t
-                for (i, w) in mapped.enumerated() where ends[i] > lo && ends[i] <= hi {
-                    let start = Int(bitPattern: w.base), end = start + w.count * w.dtype.byteSize
-                    let pLo = start / page * page, pHi = (end + page - 1) / page * page
-                    // Read-only private file mapping: MADV_DONTNEED unmaps, it never discards data.
-                    _ = madvise(UnsafeMutableRawPointer(bitPattern: pLo), pHi - pLo, MADV_DONTNEED)
-                }
-            }
+        for w in weights where !(w.owner is ArrayOwner) {
+            let start = Int(bitPattern: w.base), end = start + w.count * w.dtype.byteSize
+            let lo = start / page * page, hi = (end + page - 1) / page * page
+            // Read-only private file mapping: MADV_DONTNEED unmaps, it never discards data.
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED)
         }
         #endif
     }
