@@ -20,15 +20,17 @@ func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight?, stride: Int, padding: Int, r
     let ho = (h + 2 * padding - kh) / stride + 1
     let wo = (wd + 2 * padding - kw) / stride + 1
     let p = ho * wo, ck = c * kh * kw
-    // Bias first, product accumulated onto it: saves a pass over y.
+    // Bias first, product accumulated onto it: saves a pass over y. The residual is copied in the same
+    // (threaded) pass.
     var y: Tensor
-    if var r = residual {
+    if let r = residual {
         precondition(r.shape == [n, o, ho, wo], "conv2d: residual \(r.shape) vs output \([n, o, ho, wo])")
-        if let b { r.withUnsafeMutable { addChannels($0.baseAddress!, n: n, c: o, plane: p, with: b) } }
-        y = r
+        y = Tensor.overwritten(shape: r.shape) { yp in
+            r.withUnsafe { addChannelsParallel($0.baseAddress!, b, to: yp, n: n, c: o, plane: p) }
+        }
     } else {
-        y = Tensor(shape: [n, o, ho, wo]) { yp in
-            if let b { fillChannels(yp.baseAddress!, n: n, c: o, plane: p, with: b) }
+        y = Tensor.overwritten(shape: [n, o, ho, wo]) { yp in
+            if let b { fillChannelsParallel(yp, n: n, c: o, plane: p, with: b) } else { zeroParallel(yp, count: n * o * p) }
         }
     }
     let accumulate = b != nil || residual != nil
@@ -81,18 +83,6 @@ func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight?, stride: Int, padding: Int, r
         }
     }
     return y
-}
-
-/// y[n, c, :] = v[c] for every image n.
-func fillChannels(_ y: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int, with v: Weight) {
-    let bv = v.toTensor().data
-    for nc in 0..<(n * c) { (y + nc * plane).update(repeating: bv[nc % c], count: plane) }
-}
-
-/// y[n, c, :] += v[c] for every image n.
-func addChannels(_ y: UnsafeMutablePointer<Float>, n: Int, c: Int, plane: Int, with v: Weight) {
-    let bv = v.toTensor().data
-    for nc in 0..<(n * c) { let row = y + nc * plane, add = bv[nc % c]; for i in 0..<plane { row[i] += add } }
 }
 
 /// The im2col matrix of one image, element(pixel, (ch, ky, kx)) = x[ch, oy·s − pad + ky, ox·s − pad + kx]

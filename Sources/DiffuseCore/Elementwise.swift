@@ -99,20 +99,21 @@ public func scale(_ x: Tensor, _ s: Float) -> Tensor { mapParallel(x) { $0 * s }
 public func addPerChannel(_ x: Tensor, _ v: Tensor) -> Tensor {
     let n = x.shape[0], c = x.shape[1], plane = x.count / (n * c)
     precondition(v.count == n * c, "addPerChannel: \(x.shape) vs \(v.shape)")
-    var y = x
-    y.withUnsafeMutable { yp in
-        let yb = yp.baseAddress!
-        Parallel.forRange(n * c) { r in
-            for nc in r { let add = v.data[nc]; for i in 0..<plane { yb[nc * plane + i] += add } }
+    // Written into a fresh tensor (x is normally still referenced: `var y = x` would copy it on one thread).
+    return Tensor.overwritten(shape: x.shape) { yb in
+        x.withUnsafe { xp in
+            let xb = xp.baseAddress!
+            Parallel.forRange(n * c) { r in
+                for nc in r { let add = v.data[nc]; for i in 0..<plane { yb[nc * plane + i] = xb[nc * plane + i] + add } }
+            }
         }
     }
-    return y
 }
 
 /// Nearest-neighbour 2× upsampling of x [N, C, H, W] → [N, C, 2H, 2W].
 public func upsampleNearest2x(_ x: Tensor) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    var y = Tensor(zeros: [n, c, 2 * h, 2 * w])
+    var y = Tensor.overwritten(shape: [n, c, 2 * h, 2 * w]) { _ in }   // every element written below
     x.withUnsafe { xp in
         y.withUnsafeMutable { yp in
             let xb = xp.baseAddress!, yb = yp.baseAddress!
@@ -137,21 +138,20 @@ public func concat(_ ts: [Tensor], axis: Int) -> Tensor {
     shape[axis] = ts.reduce(0) { $0 + $1.shape[axis] }
     let outer = shape[..<axis].reduce(1, *)
     let inner = shape[(axis + 1)...].reduce(1, *)
-    var y = Tensor(zeros: shape)
-    y.withUnsafeMutable { yp in
-        var offset = 0
-        let rowLen = shape[axis] * inner
-        for t in ts {
-            let len = t.shape[axis] * inner
-            t.withUnsafe { tp in
-                for o in 0..<outer {
-                    (yp.baseAddress! + o * rowLen + offset).update(from: tp.baseAddress! + o * len, count: len)
+    let rowLen = shape[axis] * inner
+    // Every element written once; the copies split over the threads by outer index (images).
+    return Tensor.overwritten(shape: shape) { yp in
+        forRows(outer, cols: rowLen) { os in
+            var offset = 0
+            for t in ts {
+                let len = t.shape[axis] * inner
+                t.withUnsafe { tp in
+                    for o in os { (yp + o * rowLen + offset).update(from: tp.baseAddress! + o * len, count: len) }
                 }
+                offset += len
             }
-            offset += len
         }
     }
-    return y
 }
 
 /// Splits along `axis` into `parts` equal pieces.

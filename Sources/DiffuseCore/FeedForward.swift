@@ -12,7 +12,10 @@ public func gegluFeedForward(_ x: Tensor, w1: Weight, b1: Weight?, w2: Weight, b
     let rows = x.count / k
     precondition(x.shape.last == k && w2.shape[1] == n && residual.count == rows * m,
                  "gegluFeedForward: x \(x.shape), w1 \(w1.shape), w2 \(w2.shape), residual \(residual.shape)")
-    var y = residual
+    // [rows, M]: residual + b2, in one threaded pass.
+    var y = Tensor.overwritten(shape: residual.shape) { yp in
+        residual.withUnsafe { addRowsParallel($0.baseAddress!, b2, to: yp, rows: rows, cols: m) }
+    }
     let chunk = min(rows, feedForwardRows)
     let hidden = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n2)   // [chunk, 2N]
     let gated = UnsafeMutablePointer<Float>.allocate(capacity: chunk * n)     // [chunk, N]
@@ -20,11 +23,10 @@ public func gegluFeedForward(_ x: Tensor, w1: Weight, b1: Weight?, w2: Weight, b
     x.withUnsafe { xp in
         y.withUnsafeMutable { yp in
             let yb = yp.baseAddress!
-            if let b2 { addRows(b2, to: yb, rows: rows, cols: m) }
             var r0 = 0
             while r0 < rows {
                 let rc = min(chunk, rows - r0)
-                if let b1 { fillRows(hidden, rows: rc, cols: n2, with: b1) }
+                if let b1 { fillRowsParallel(hidden, rows: rc, cols: n2, with: b1) }
                 gemmParallel(m: rc, n: n2, k: k, a: RowMajorSource(base: xp.baseAddress! + r0 * k, ld: k),
                              b: WeightSource(w: w1, ld: k), c: hidden, ldc: n2, accumulate: b1 != nil)
                 Parallel.forRange(rc, minChunk: 16) { r in

@@ -10,15 +10,16 @@ public func linear(_ x: Tensor, _ w: Weight, _ b: Weight? = nil, residual: Tenso
     var outShape = x.shape
     outShape[outShape.count - 1] = n
     // The bias is written first and the product accumulated onto it (what torch's addmm does), which
-    // saves a separate pass over y.
+    // saves a separate pass over y; the residual is copied in the same (threaded) pass.
     var y: Tensor
-    if var r = residual {
+    if let r = residual {
         precondition(r.shape == outShape, "linear: residual \(r.shape) vs output \(outShape)")
-        if let b { r.withUnsafeMutable { addRows(b, to: $0.baseAddress!, rows: m, cols: n) } }
-        y = r
+        y = Tensor.overwritten(shape: outShape) { yp in
+            r.withUnsafe { addRowsParallel($0.baseAddress!, b, to: yp, rows: m, cols: n) }
+        }
     } else {
-        y = Tensor(shape: outShape) { yp in
-            if let b { fillRows(yp.baseAddress!, rows: m, cols: n, with: b) }
+        y = Tensor.overwritten(shape: outShape) { yp in
+            if let b { fillRowsParallel(yp, rows: m, cols: n, with: b) } else { zeroParallel(yp, count: m * n) }
         }
     }
     x.withUnsafe { xp in
@@ -37,27 +38,19 @@ func fillRows(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, with v: We
     for r in 1..<rows { (y + r * cols).update(from: y, count: cols) }
 }
 
-/// y[r, c] += v[c] for a row-major [rows, cols] buffer.
-func addRows(_ v: Weight, to y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-    let bv = v.toTensor().data
-    for r in 0..<rows { let row = y + r * cols; for c in 0..<cols { row[c] += bv[c] } }
-}
-
 /// A 1×1 convolution read as tokens: x [N, C, H, W], w [O, C, 1, 1] → [N, H·W, O], the same as
 /// channelsLast(conv2d(x, w, b)) without the transpose (the image is the GEMM's A operand, K-major).
 public func conv1x1ToTokens(_ x: Tensor, _ w: Weight, _ b: Weight?) -> Tensor {
     let (n, c) = (x.shape[0], x.shape[1]), p = x.count / (n * c), o = w.shape[0]
     precondition(w.count == o * c, "conv1x1ToTokens: input \(x.shape) vs weight \(w.shape)")
-    var y = Tensor(shape: [n, p, o]) { yp in
-        if let b { fillRows(yp.baseAddress!, rows: n * p, cols: o, with: b) }
+    var y = Tensor.overwritten(shape: [n, p, o]) { yp in
+        if let b { fillRowsParallel(yp, rows: n * p, cols: o, with: b) } else { zeroParallel(yp, count: n * p * o) }
     }
     x.withUnsafe { xp in
         y.withUnsafeMutable { yp in
-            for img in 0..<n {
-                gemmParallel(m: p, n: o, k: c, a: KMajorSource(base: xp.baseAddress! + img * c * p, ld: p),
-                             b: WeightSource(w: w, ld: c), c: yp.baseAddress! + img * p * o, ldc: o,
-                             accumulate: b != nil)
-            }
+            forImages(n, m: p, n: o, k: c, accumulate: b != nil,
+                      a: { KMajorSource(base: xp.baseAddress! + $0 * c * p, ld: p) }, b: { _ in WeightSource(w: w, ld: c) },
+                      c: { yp.baseAddress! + $0 * p * o }, ldc: o)
         }
     }
     return y
@@ -68,19 +61,39 @@ public func conv1x1ToTokens(_ x: Tensor, _ w: Weight, _ b: Weight?) -> Tensor {
 public func conv1x1FromTokens(_ t: Tensor, _ w: Weight, _ b: Weight?, residual: Tensor) -> Tensor {
     let (n, p, c) = (t.shape[0], t.shape[1], t.shape[2]), o = w.shape[0]
     precondition(w.count == o * c && residual.count == n * o * p, "conv1x1FromTokens: \(t.shape), \(w.shape), \(residual.shape)")
-    var y = residual
+    var y = Tensor.overwritten(shape: residual.shape) { yp in
+        residual.withUnsafe { addChannelsParallel($0.baseAddress!, b, to: yp, n: n, c: o, plane: p) }
+    }
     y.withUnsafeMutable { yp in
-        if let b {
-            let bv = b.toTensor().data
-            for nc in 0..<(n * o) { let row = yp.baseAddress! + nc * p, v = bv[nc % o]; for i in 0..<p { row[i] += v } }
-        }
         t.withUnsafe { tp in
-            for img in 0..<n {
-                gemmParallel(m: o, n: p, k: c, a: WeightSource(w: w, ld: c),
-                             b: RowMajorSource(base: tp.baseAddress! + img * p * c, ld: c),
-                             c: yp.baseAddress! + img * o * p, ldc: p, accumulate: true)
-            }
+            forImages(n, m: o, n: p, k: c, accumulate: true,
+                      a: { _ in WeightSource(w: w, ld: c) }, b: { RowMajorSource(base: tp.baseAddress! + $0 * p * c, ld: c) },
+                      c: { yp.baseAddress! + $0 * o * p }, ldc: p)
         }
     }
     return y
+}
+
+/// One GEMM per image: C_img (+)= A(img) · B(img)ᵀ, each [m × k]·[k × n] into c(img) with row stride ldc.
+/// With at least as many images as threads, in equal shares, each thread takes whole images: one parallel
+/// region instead of one per image, no uneven tile split, and the weight packed once per thread instead of
+/// once per thread per image. Otherwise each image's GEMM is split as usual. Either way every output
+/// element gets the same K blocking (it depends on K only), so the results are bit-identical.
+@inline(__always)
+func forImages<A: PanelSource, B: PanelSource>(
+    _ images: Int, m: Int, n: Int, k: Int, accumulate: Bool,
+    a: (Int) -> A, b: (Int) -> B, c: (Int) -> UnsafeMutablePointer<Float>, ldc: Int
+) {
+    let t = Parallel.threads
+    if t > 1 && images >= t && images % t == 0 && m * n * max(k, 1) >= 1 << 18 {
+        Parallel.forRange(images) { imgs in
+            for img in imgs {
+                gemmBlocked(rows: 0..<m, cols: 0..<n, k: k, a: a(img), b: b(img), c: c(img), ldc: ldc, accumulate: accumulate)
+            }
+        }
+    } else {
+        for img in 0..<images {
+            gemmParallel(m: m, n: n, k: k, a: a(img), b: b(img), c: c(img), ldc: ldc, accumulate: accumulate)
+        }
+    }
 }

@@ -9,7 +9,7 @@ public func groupNorm(_ x: Tensor, groups: Int, weight: Weight, bias: Weight, ep
     let plane = x.count / (n * c)
     let cpg = c / groups
     let gamma = weight.toTensor().data, beta = bias.toTensor().data
-    var y = Tensor(zeros: x.shape)
+    var y = Tensor.overwritten(shape: x.shape) { _ in }   // every element written below
     x.withUnsafe { xp in
         y.withUnsafeMutable { yp in
             Parallel.forEach(n * groups) { ng in
@@ -42,7 +42,7 @@ public func layerNorm(_ x: Tensor, weight: Weight, bias: Weight, eps: Float) -> 
     let d = x.shape.last!
     let rows = x.count / d
     let gamma = weight.toTensor().data, beta = bias.toTensor().data
-    var y = Tensor(zeros: x.shape)
+    var y = Tensor.overwritten(shape: x.shape) { _ in }   // every element written below
     x.withUnsafe { xp in
         y.withUnsafeMutable { yp in
             Parallel.forRange(rows, minChunk: 8) { r in
