@@ -29,4 +29,16 @@ void diffuse_silu_avx512(float *p, long count);
 void diffuse_softmax_block_avx512(float *s, long keys, long ld, long groups, float *runMax, float *runSum,
                                   float *corr, float scale);
 
+/// A region body of the worker pool (pool.c): called with one chunk [lo, hi).
+typedef void (*diffuse_pool_body)(void *ctx, long lo, long hi);
+
+/// Runs fn(ctx, lo, hi) for chunks [c · per, min(n, (c + 1) · per)), c < chunks (all non-empty), chunk 0 on
+/// the calling thread and chunk c on pool worker c, and returns 0 once all are done. Runs nothing and
+/// returns 1 when called inside a region (nested: the caller runs it serially), 2 when another thread's
+/// region is in flight, 3 when worker threads could not be started (the caller falls back to Dispatch).
+int diffuse_pool_run(long n, long per, long chunks, diffuse_pool_body fn, void *ctx);
+
+/// 1 on a pool worker thread and on a caller while its region runs.
+int diffuse_pool_in_region(void);
+
 #endif
