@@ -18,7 +18,9 @@ public enum Parallel {
     }
 
     public static var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
-    private static let cores = ProcessInfo.processInfo.activeProcessorCount
+    /// Regions with more chunks than this go to Dispatch: spinning workers only make sense with a core
+    /// each. (Tests raise it to run the pool with more workers than this machine has cores.)
+    nonisolated(unsafe) static var poolThreadLimit = ProcessInfo.processInfo.activeProcessorCount
 
     /// How regions are run: `.pool` (default) or `.dispatch` (`DIFFUSE_POOL=dispatch`, or set it in code).
     public enum Backend: Sendable { case pool, dispatch }
@@ -33,8 +35,7 @@ public enum Parallel {
         if t <= 1 { body(0..<n); return }
         let per = (n + t - 1) / t
         let chunks = (n + per - 1) / per   // non-empty chunks (the last ones of t may be empty)
-        // Spinning workers only make sense with a core each; more threads than cores go to Dispatch.
-        if backend == .pool && t <= cores && runOnPool(n: n, per: per, chunks: chunks, body) { return }
+        if backend == .pool && t <= poolThreadLimit && runOnPool(n: n, per: per, chunks: chunks, body) { return }
         DispatchQueue.concurrentPerform(iterations: chunks) { i in
             let lo = i * per
             body(lo..<min(n, lo + per))
