@@ -73,10 +73,3 @@ func addChannelsParallel(_ src: UnsafePointer<Float>, _ v: Weight?, to y: Unsafe
 func zeroParallel(_ y: UnsafeMutablePointer<Float>, count: Int) {
     forRows(count, cols: 1) { r in (y + r.lowerBound).update(repeating: 0, count: r.count) }
 }
-
-/// A copy of `x` (what `var y = x` followed by a mutation does on one thread).
-func copyParallel(_ x: Tensor) -> Tensor {
-    Tensor.overwritten(shape: x.shape) { y in
-        x.withUnsafe { xp in forRows(x.count, cols: 1) { r in (y + r.lowerBound).update(from: xp.baseAddress! + r.lowerBound, count: r.count) } }
-    }
-}
