@@ -42,31 +42,46 @@ public func conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, stride: Int, paddin
                            dw: inout Tensor, db: UnsafeMutablePointer<Float>?) -> Tensor {
     let g = ConvGeometry(c: x.shape[1], h: x.shape[2], w: x.shape[3], kh: w.shape[2], kw: w.shape[3],
                          stride: stride, padding: padding)
-    let n = x.shape[0], o = w.shape[0], p = g.p
-    precondition(dy.shape == [n, o, g.ho, g.wo], "conv2dBackward: dy \(dy.shape) vs expected \([n, o, g.ho, g.wo])")
-    dw.withUnsafeMutable { d in
-        conv2dWeightGradient(x: x, dy: dy, kh: g.kh, kw: g.kw, stride: stride, padding: padding, dw: d.baseAddress!)
-    }
-    if let db {
-        dy.withUnsafe { dyp in
-            for img in 0..<n { for oc in 0..<o { db[oc] += planeSum(dyp.baseAddress! + (img * o + oc) * p, p) } }
-        }
-    }
+    let n = x.shape[0], o = w.shape[0]
+    conv2dParameterGradients(x: x, dy: dy, kh: g.kh, kw: g.kw, stride: stride, padding: padding, dw: &dw, db: db)
     if stride == 1 && padding < g.kh && padding < g.kw {
         return conv2d(dy, Weight(flippedTransposedKernel(w)), nil, stride: 1, padding: g.kh - 1 - padding)
     }
     return stridedInputGradient(g, n: n, o: o, w: w, dy: dy)
 }
 
+/// The parameter half of `conv2dBackward`: adds into dw [O, C, kh, kw] and db [O], no input gradient (for a
+/// layer whose input is data, not an activation).
+public func conv2dParameterGradients(x: Tensor, dy: Tensor, kh: Int, kw: Int, stride: Int, padding: Int,
+                                     dw: inout Tensor, db: UnsafeMutablePointer<Float>?) {
+    let g = ConvGeometry(c: x.shape[1], h: x.shape[2], w: x.shape[3], kh: kh, kw: kw, stride: stride, padding: padding)
+    let n = x.shape[0], o = dw.shape[0], p = g.p
+    precondition(dy.shape == [n, o, g.ho, g.wo], "conv2dBackward: dy \(dy.shape) vs expected \([n, o, g.ho, g.wo])")
+    dw.withUnsafeMutable { d in
+        conv2dWeightGradient(x: x, dy: dy, kh: kh, kw: kw, stride: stride, padding: padding, dw: d.baseAddress!)
+    }
+    if let db {
+        dy.withUnsafe { dyp in
+            for img in 0..<n { for oc in 0..<o { db[oc] += planeSum(dyp.baseAddress! + (img * o + oc) * p, p) } }
+        }
+    }
+}
+
 /// w [O, C, kh, kw] → w' [C, O, kh, kw] with w'[c, o, ky, kx] = w[o, c, kh−1−ky, kw−1−kx]: the kernel whose
-/// convolution is the transpose of w's (stride 1).
+/// convolution is the transpose of w's (stride 1). Written in output order (each source tap block is read
+/// reversed), output channels split over the threads: a plain copy, so the split changes nothing.
 func flippedTransposedKernel(_ w: Tensor) -> Tensor {
     let (o, c, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+    let taps = kh * kw
     return uninitializedTensor([c, o, kh, kw]) { out in
         w.withUnsafe { src in
-            for oc in 0..<o { for ic in 0..<c { for ky in 0..<kh { for kx in 0..<kw {
-                out[((ic * o + oc) * kh + kh - 1 - ky) * kw + kw - 1 - kx] = src[((oc * c + ic) * kh + ky) * kw + kx]
-            } } } }
+            let s = src.baseAddress!, d = out.baseAddress!
+            Parallel.forRange(c, minChunk: max(1, 16384 / max(o * taps, 1))) { chans in
+                for ic in chans { for oc in 0..<o {
+                    let from = s + (oc * c + ic) * taps, to = d + (ic * o + oc) * taps
+                    for t in 0..<taps { to[t] = from[taps - 1 - t] }
+                } }
+            }
         }
     }
 }

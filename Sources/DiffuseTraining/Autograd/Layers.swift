@@ -72,6 +72,16 @@ public final class Conv2dLayer: ParameterOwner {
             }
         }
     }
+
+    /// `backward` for a layer whose input is data: parameter gradients only, the input gradient is skipped.
+    public func backwardParameters(_ dy: Tensor) {
+        TrainProfile.time(.convBackward) {
+            bias.grad.withUnsafeMutable { db in
+                conv2dParameterGradients(x: input, dy: dy, kh: weight.value.shape[2], kw: weight.value.shape[3],
+                                         stride: stride, padding: padding, dw: &weight.grad, db: db.baseAddress!)
+            }
+        }
+    }
 }
 
 public final class GroupNormLayer: ParameterOwner {

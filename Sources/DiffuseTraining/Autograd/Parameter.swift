@@ -18,7 +18,7 @@ public final class Parameter {
     public var weight: Weight { Weight(value) }
 
     public func zeroGrad() {
-        grad.withUnsafeMutable { g in g.update(repeating: 0) }
+        grad.withUnsafeMutable { g in zeroFill(g.baseAddress!, count: g.count) }
     }
 }
 

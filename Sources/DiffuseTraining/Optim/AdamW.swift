@@ -25,28 +25,41 @@ public struct AdamW: Sendable {
     }
 
     public mutating func update(_ params: [Parameter], lr: Float) {
+        step(params, lr: lr, gradScale: 1, ema: nil)
+    }
+
+    /// One step on the gradients scaled by `gradScale` (gradient clipping's factor; the gradients themselves
+    /// are left as they are), then `ema`'s update on the new weights — one pass over memory, with the same
+    /// float operations per element as a separate scale pass, `update` and `EMA.update`.
+    public mutating func update(_ params: [Parameter], lr: Float, gradScale: Float, ema: inout EMA) {
+        withUnsafeMutablePointer(to: &ema) { step(params, lr: lr, gradScale: gradScale, ema: $0) }
+    }
+
+    private mutating func step(_ params: [Parameter], lr: Float, gradScale: Float, ema: UnsafeMutablePointer<EMA>?) {
         step += 1
         let bc1 = 1 - Float(Foundation.pow(Double(beta1), Double(step)))
         let bc2Sqrt = Float((1 - Foundation.pow(Double(beta2), Double(step))).squareRoot())
-        let stepSize = lr / bc1
-        let (b1, b2, eps, decay) = (beta1, beta2, eps, 1 - lr * weightDecay)
+        let k = AdamWStepConstants(oneMinusBeta1: 1 - beta1, beta2: beta2, oneMinusBeta2: 1 - beta2, eps: eps,
+                                   decay: 1 - lr * weightDecay, stepSize: lr / bc1, bc2Sqrt: bc2Sqrt,
+                                   gradScale: gradScale, emaOneMinus: ema?.pointee.beginUpdate() ?? 0)
         for p in params {
-            var mm = m[p.name] ?? [Float](repeating: 0, count: p.value.count)
-            var vv = v[p.name] ?? [Float](repeating: 0, count: p.value.count)
+            let n = p.value.count
+            if m[p.name] == nil { m[p.name] = [Float](repeating: 0, count: n) }
+            if v[p.name] == nil { v[p.name] = [Float](repeating: 0, count: n) }
+            let fused = ema?.pointee.hasShadow(p) == true
+            // The moments are mutated in place through the dictionary (no copy-on-write).
             p.value.withUnsafeMutable { w in p.grad.withUnsafe { g in
-                mm.withUnsafeMutableBufferPointer { mp in vv.withUnsafeMutableBufferPointer { vp in
-                    for i in 0..<w.count {
-                        let gi = g[i]
-                        w[i] *= decay
-                        mp[i] += (gi - mp[i]) * (1 - b1)
-                        vp[i] = vp[i] * b2 + (1 - b2) * gi * gi
-                        let denom = vp[i].squareRoot() / bc2Sqrt + eps
-                        w[i] -= stepSize * (mp[i] / denom)
+                m[p.name]!.withUnsafeMutableBufferPointer { mp in v[p.name]!.withUnsafeMutableBufferPointer { vp in
+                    let wb = w.baseAddress!, gb = g.baseAddress!, mb = mp.baseAddress!, vb = vp.baseAddress!
+                    if let ema, fused {
+                        ema.pointee.withShadow(of: p) { s in adamWStep(count: n, w: wb, g: gb, m: mb, v: vb, shadow: s, k) }
+                    } else {
+                        adamWStep(count: n, w: wb, g: gb, m: mb, v: vb, shadow: nil, k)
                     }
                 } }
             } }
-            m[p.name] = mm
-            v[p.name] = vv
+            // A parameter without a shadow yet gets one from its new weights, as EMA.update does.
+            if let ema, !fused { ema.pointee.update(p, oneMinus: k.emaOneMinus) }
         }
     }
 }
@@ -55,14 +68,21 @@ public struct AdamW: Sendable {
 /// min(1, maxNorm / (total + 1e-6)). Returns the total norm before clipping.
 @discardableResult
 public func clipGradNorm(_ params: [Parameter], maxNorm: Float) -> Float {
-    var sq = 0.0
-    for p in params { for g in p.grad.data { sq += Double(g) * Double(g) } }
-    let total = Float(sq.squareRoot())
-    let coef = min(1, maxNorm / (total + 1e-6))
-    if coef < 1 {
-        for p in params { p.grad.withUnsafeMutable { g in for i in 0..<g.count { g[i] *= coef } } }
-    }
+    let (total, coef) = gradClipFactor(params, maxNorm: maxNorm)
+    if coef < 1 { for p in params { p.grad.withUnsafeMutable { g in scaleInPlace(g.baseAddress!, count: g.count, by: coef) } } }
     return total
+}
+
+/// clip_grad_norm_'s total 2-norm and scale factor min(1, maxNorm / (total + 1e-6)), gradients untouched.
+/// The squares are summed in Double, one element after another in parameter order: a split sum would round
+/// differently, and the serial sum is a few ms.
+public func gradClipFactor(_ params: [Parameter], maxNorm: Float) -> (total: Float, coef: Float) {
+    var sq = 0.0
+    for p in params {
+        p.grad.withUnsafe { g in for x in g { sq += Double(x) * Double(x) } }
+    }
+    let total = Float(sq.squareRoot())
+    return (total, min(1, maxNorm / (total + 1e-6)))
 }
 
 /// diffusers' get_cosine_schedule_with_warmup under torch's LambdaLR: the factor for optimiser step

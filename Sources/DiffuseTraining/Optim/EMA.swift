@@ -24,12 +24,28 @@ public struct EMA: Sendable {
     }
 
     public mutating func update(_ params: [Parameter]) {
+        let oneMinus = beginUpdate()
+        for p in params { update(p, oneMinus: oneMinus) }
+    }
+
+    /// Counts one update and returns its 1 − decay.
+    mutating func beginUpdate() -> Float {
         updates += 1
-        let oneMinus = 1 - decay(at: updates)
-        for p in params {
-            var s = shadow[p.name] ?? p.value.data
-            p.value.withUnsafe { w in for i in 0..<s.count { s[i] -= oneMinus * (s[i] - w[i]) } }
-            shadow[p.name] = s
+        return 1 - decay(at: updates)
+    }
+
+    func hasShadow(_ p: Parameter) -> Bool { shadow[p.name] != nil }
+
+    /// `body` on p's shadow buffer, mutated in place (no copy-on-write). The shadow must exist.
+    mutating func withShadow<R>(of p: Parameter, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        shadow[p.name]!.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// shadow ← shadow − oneMinus·(shadow − param) for one parameter (a missing shadow starts as the param).
+    mutating func update(_ p: Parameter, oneMinus: Float) {
+        if shadow[p.name] == nil { shadow[p.name] = p.value.data }
+        p.value.withUnsafe { w in
+            withShadow(of: p) { s in emaStep(count: w.count, shadow: s, w: w.baseAddress!, oneMinus: oneMinus) }
         }
     }
 }

@@ -118,7 +118,7 @@ public final class TinyUNet: ParameterOwner {
             if let a = downAttn[i] { let (d, c) = a.backward(dh); dh = d; addC(c) }
             let (d, de) = downRes[i].backward(dh); addE(de); dh = d
         }
-        _ = convIn.backward(dh)
+        convIn.backwardParameters(dh)                                            // its input is data
         let dTemb = embAct.backward(dE!)
         _ = time1.backward(timeAct.backward(time2.backward(dTemb)))
         if let textPool { accumulate(&dCtx!, meanOverTokensBackward(textPool.backward(dTemb), tokens: dCtx!.shape[1])) }

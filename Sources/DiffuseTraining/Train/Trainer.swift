@@ -95,10 +95,11 @@ public final class Trainer {
             model.backward(grad)
             total += loss
         }
-        clipGradNorm(params, maxNorm: config.maxGradNorm)
+        // Clipping, AdamW and the EMA in one pass over the weights (the same arithmetic as clipGradNorm,
+        // optimizer.update and ema.update one after another; the clipped gradients are not stored back).
+        let clip = gradClipFactor(params, maxNorm: config.maxGradNorm).coef
         let lr = config.learningRate * cosineWarmupFactor(step: step, warmup: config.warmupSteps, total: config.steps)
-        optimizer.update(params, lr: lr)
-        ema.update(params)
+        optimizer.update(params, lr: lr, gradScale: clip, ema: &ema)
         step += 1
         let mean = total / Float(micro)
         losses.append(mean)
