@@ -61,8 +61,12 @@ public func conv2dParameterGradients(x: Tensor, dy: Tensor, kh: Int, kw: Int, st
         conv2dWeightGradient(x: x, dy: dy, kh: kh, kw: kw, stride: stride, padding: padding, dw: d.baseAddress!)
     }
     if let db {
+        // Output channels split over the threads; each db[oc] still adds its image sums in image order.
         dy.withUnsafe { dyp in
-            for img in 0..<n { for oc in 0..<o { db[oc] += planeSum(dyp.baseAddress! + (img * o + oc) * p, p) } }
+            let base = dyp.baseAddress!
+            Parallel.forRange(o, minChunk: max(1, 8192 / max(n * p, 1))) { ocs in
+                for img in 0..<n { for oc in ocs { db[oc] += planeSum(base + (img * o + oc) * p, p) } }
+            }
         }
     }
 }
@@ -76,11 +80,16 @@ func flippedTransposedKernel(_ w: Tensor) -> Tensor {
     return uninitializedTensor([c, o, kh, kw]) { out in
         w.withUnsafe { src in
             let s = src.baseAddress!, d = out.baseAddress!
-            Parallel.forRange(c, minChunk: max(1, 16384 / max(o * taps, 1))) { chans in
-                for ic in chans { for oc in 0..<o {
-                    let from = s + (oc * c + ic) * taps, to = d + (ic * o + oc) * taps
-                    for t in 0..<taps { to[t] = from[taps - 1 - t] }
-                } }
+            // Blocks of 16 input channels: each source row is read as runs of 16·taps contiguous floats.
+            let blocks = (c + 15) / 16
+            Parallel.forRange(blocks, minChunk: max(1, 16384 / max(16 * o * taps, 1))) { bs in
+                for blk in bs {
+                    let c0 = blk * 16, c1 = min(c, c0 + 16)
+                    for oc in 0..<o { for ic in c0..<c1 {
+                        let from = s + (oc * c + ic) * taps, to = d + (ic * o + oc) * taps
+                        for t in 0..<taps { to[t] = from[taps - 1 - t] }
+                    } }
+                }
             }
         }
     }

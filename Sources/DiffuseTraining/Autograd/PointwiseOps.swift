@@ -153,12 +153,15 @@ public func upsampleNearest2xBackward(dy: Tensor) -> Tensor {
     let h = h2 / 2, w = w2 / 2
     return uninitializedTensor([n, c, h, w]) { out in
         dy.withUnsafe { g in
-            for nc in 0..<(n * c) {
-                let s = g.baseAddress! + nc * h2 * w2
-                for y in 0..<h { for x in 0..<w {
-                    let a = s + 2 * y * w2 + 2 * x
-                    out[nc * h * w + y * w + x] = a[0] + a[1] + a[w2] + a[w2 + 1]
-                } }
+            let gb = g.baseAddress!, ob = out.baseAddress!
+            Parallel.forRange(n * c, minChunk: max(1, 16384 / max(h2 * w2, 1))) { r in
+                for nc in r {
+                    let s = gb + nc * h2 * w2
+                    for y in 0..<h { for x in 0..<w {
+                        let a = s + 2 * y * w2 + 2 * x
+                        ob[nc * h * w + y * w + x] = a[0] + a[1] + a[w2] + a[w2 + 1]
+                    } }
+                }
             }
         }
     }

@@ -7,6 +7,8 @@ public enum TrainProfile {
     public enum Kind: Int, CaseIterable, Sendable {
         case convForward, convBackward, linearForward, linearBackward, groupNormForward, groupNormBackward
         case layerNormForward, layerNormBackward, siluForward, siluBackward, attentionForward, attentionBackward
+        /// Batch assembly, noise, noising and the loss; zeroing, clipping, AdamW and EMA.
+        case data, optimizer
 
         public var name: String {
             switch self {
@@ -22,6 +24,8 @@ public enum TrainProfile {
             case .siluBackward: "silu bwd"
             case .attentionForward: "attention fwd"
             case .attentionBackward: "attention bwd"
+            case .data: "data + loss"
+            case .optimizer: "optimizer"
             }
         }
     }

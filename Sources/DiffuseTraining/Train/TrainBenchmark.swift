@@ -25,7 +25,8 @@ public enum TrainBenchmark {
     public struct Report: Sendable {
         public var steps: Int, batchSize: Int, parameters: Int, threads: Int
         public var seconds: Double
-        /// Wall time per layer kind over the timed steps (the rest is elementwise plumbing and the optimiser).
+        /// Wall time per layer kind, data + loss and optimiser over the timed steps (the rest is elementwise
+        /// plumbing between layers: adds, concatenations, reshapes, gradient accumulation).
         public var kinds: [(TrainProfile.Kind, Double)]
         public var samplesPerSecond: Double { Double(steps * batchSize) / seconds }
 

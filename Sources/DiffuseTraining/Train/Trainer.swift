@@ -78,28 +78,32 @@ public final class Trainer {
     @discardableResult
     public func trainStep(_ dataset: TrainingDataset) -> Float {
         let params = model.parameters
-        for p in params { p.zeroGrad() }
+        TrainProfile.time(.optimizer) { for p in params { p.zeroGrad() } }
         let micro = config.gradientAccumulation
         var total: Float = 0
         for _ in 0..<micro {
-            let b = config.batchSize
-            let indices = (0..<b).map { _ in rng.nextInt(dataset.count) }
-            let captions = Self.dropCaptions(indices.map { dataset.captions[$0] }, probability: config.captionDropout, rng: &rng)
-            let timesteps = (0..<b).map { _ in rng.nextInt(schedule.count) }
-            let x0 = dataset.batch(indices)                                     // [B, 3, S, S]
-            let noise = rng.normals(x0.shape)
-            let batch = schedule.noised(x0, noise: noise, timesteps: timesteps, prediction: config.prediction)
+            let (captions, timesteps, batch) = TrainProfile.time(.data) {
+                let b = config.batchSize
+                let indices = (0..<b).map { _ in rng.nextInt(dataset.count) }
+                let captions = Self.dropCaptions(indices.map { dataset.captions[$0] }, probability: config.captionDropout, rng: &rng)
+                let timesteps = (0..<b).map { _ in rng.nextInt(schedule.count) }
+                let x0 = dataset.batch(indices)                                 // [B, 3, S, S]
+                let noise = rng.normals(x0.shape)
+                return (captions, timesteps, schedule.noised(x0, noise: noise, timesteps: timesteps, prediction: config.prediction))
+            }
             let out = model.forward(batch.noisy, timesteps: timesteps.map(Float.init), captions: captions)
-            var (loss, grad) = mseLoss(out, batch.target)
+            var (loss, grad) = TrainProfile.time(.data) { mseLoss(out, batch.target) }
             if micro > 1 { grad = scale(grad, 1 / Float(micro)) }
             model.backward(grad)
             total += loss
         }
         // Clipping, AdamW and the EMA in one pass over the weights (the same arithmetic as clipGradNorm,
         // optimizer.update and ema.update one after another; the clipped gradients are not stored back).
-        let clip = gradClipFactor(params, maxNorm: config.maxGradNorm).coef
-        let lr = config.learningRate * cosineWarmupFactor(step: step, warmup: config.warmupSteps, total: config.steps)
-        optimizer.update(params, lr: lr, gradScale: clip, ema: &ema)
+        TrainProfile.time(.optimizer) {
+            let clip = gradClipFactor(params, maxNorm: config.maxGradNorm).coef
+            let lr = config.learningRate * cosineWarmupFactor(step: step, warmup: config.warmupSteps, total: config.steps)
+            optimizer.update(params, lr: lr, gradScale: clip, ema: &ema)
+        }
         step += 1
         let mean = total / Float(micro)
         losses.append(mean)
