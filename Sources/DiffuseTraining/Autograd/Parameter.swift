@@ -28,8 +28,14 @@ public protocol ParameterOwner: AnyObject {
 }
 
 extension ParameterOwner {
-    public func zeroGrads() { for p in parameters { p.zeroGrad() } }
+    public func zeroGrads() { zeroGradients(parameters) }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+}
+
+/// Every gradient of `params` set to zero in one parallel region (see `adamWStep` for why one).
+public func zeroGradients(_ params: [Parameter]) {
+    let bases = params.map { p in p.grad.withUnsafeMutable { $0.baseAddress } }   // unique storage, kept by p
+    forEachSlotRange(params.map(\.grad.count)) { i, r in (bases[i]! + r.lowerBound).update(repeating: 0, count: r.count) }
 }
 
 /// dst += src elementwise (same element count).

@@ -42,25 +42,22 @@ public struct AdamW: Sendable {
         let k = AdamWStepConstants(oneMinusBeta1: 1 - beta1, beta2: beta2, oneMinusBeta2: 1 - beta2, eps: eps,
                                    decay: 1 - lr * weightDecay, stepSize: lr / bc1, bc2Sqrt: bc2Sqrt,
                                    gradScale: gradScale, emaOneMinus: ema?.pointee.beginUpdate() ?? 0)
-        for p in params {
+        var slots: [AdamWSlot] = [], withoutShadow: [Parameter] = []
+        for p in params where p.value.count > 0 {
             let n = p.value.count
             if m[p.name] == nil { m[p.name] = [Float](repeating: 0, count: n) }
             if v[p.name] == nil { v[p.name] = [Float](repeating: 0, count: n) }
-            let fused = ema?.pointee.hasShadow(p) == true
-            // The moments are mutated in place through the dictionary (no copy-on-write).
-            p.value.withUnsafeMutable { w in p.grad.withUnsafe { g in
-                m[p.name]!.withUnsafeMutableBufferPointer { mp in v[p.name]!.withUnsafeMutableBufferPointer { vp in
-                    let wb = w.baseAddress!, gb = g.baseAddress!, mb = mp.baseAddress!, vb = vp.baseAddress!
-                    if let ema, fused {
-                        ema.pointee.withShadow(of: p) { s in adamWStep(count: n, w: wb, g: gb, m: mb, v: vb, shadow: s, k) }
-                    } else {
-                        adamWStep(count: n, w: wb, g: gb, m: mb, v: vb, shadow: nil, k)
-                    }
-                } }
-            } }
-            // A parameter without a shadow yet gets one from its new weights, as EMA.update does.
-            if let ema, !fused { ema.pointee.update(p, oneMinus: k.emaOneMinus) }
+            // Each mutable access makes its array unique first (no copy-on-write later); the moments are
+            // reached in place through the dictionaries.
+            let shadow = ema?.pointee.hasShadow(p) == true ? ema!.pointee.withShadow(of: p) { $0 } : nil
+            if ema != nil && shadow == nil { withoutShadow.append(p) }
+            slots.append(AdamWSlot(w: p.value.withUnsafeMutable { $0.baseAddress! }, g: p.grad.withUnsafe { $0.baseAddress! },
+                                   m: m[p.name]!.withUnsafeMutableBufferPointer { $0.baseAddress! },
+                                   v: v[p.name]!.withUnsafeMutableBufferPointer { $0.baseAddress! }, shadow: shadow, count: n))
         }
+        adamWStep(slots, k)
+        // A parameter without a shadow yet gets one from its new weights, as EMA.update does.
+        for p in withoutShadow { ema!.pointee.update(p, oneMinus: k.emaOneMinus) }
     }
 }
 

@@ -30,32 +30,60 @@ func forVectorChunks(_ n: Int, _ body: (Range<Int>) -> Void) {
     }
 }
 
-/// One AdamW step over `count` elements (and the EMA of the updated weights when `shadow` is given).
-func adamWStep(count n: Int, w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
-               v: UnsafeMutablePointer<Float>, shadow: UnsafeMutablePointer<Float>?, _ k: AdamWStepConstants) {
-    forVectorChunks(n) { r in
-        var i = r.lowerBound
-        while i + 8 <= r.upperBound {
-            let gi = load8(g + i) * k.gradScale
-            var wi = load8(w + i) * k.decay
-            let mi = load8(m + i) + (gi - load8(m + i)) * k.oneMinusBeta1
-            let vi = load8(v + i) * k.beta2 + k.oneMinusBeta2 * gi * gi
-            let denom = vi.squareRoot() / k.bc2Sqrt + k.eps
-            wi -= k.stepSize * (mi / denom)
-            store8(m + i, mi); store8(v + i, vi); store8(w + i, wi)
-            if let s = shadow { let si = load8(s + i); store8(s + i, si - k.emaOneMinus * (si - wi)) }
-            i += 8
+/// One parameter's buffers for a step. The pointers stay valid while nobody reassigns or resizes the arrays
+/// behind them: they live only inside `AdamW.update`, which does neither.
+struct AdamWSlot {
+    let w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let shadow: UnsafeMutablePointer<Float>?
+    let count: Int
+}
+
+/// One AdamW step (and EMA where a slot has a shadow) over every slot in a single parallel region: the
+/// slots' elements, laid end to end, are cut into one range per thread. A region per parameter would wake
+/// the other thread a hundred times a step, and on a loaded machine each wake-up can cost far more than the
+/// work it hands over.
+func adamWStep(_ slots: [AdamWSlot], _ k: AdamWStepConstants) {
+    forEachSlotRange(slots.map(\.count)) { i, r in adamWRange(r, slots[i], k) }
+}
+
+/// Calls body(slot, local range) for the parts of the slots' concatenated elements each thread gets.
+func forEachSlotRange(_ counts: [Int], _ body: (Int, Range<Int>) -> Void) {
+    forVectorChunks(counts.reduce(0, +)) { r in
+        var offset = 0
+        for (i, n) in counts.enumerated() {
+            if offset >= r.upperBound { break }
+            let lo = max(r.lowerBound, offset), hi = min(r.upperBound, offset + n)
+            if lo < hi { body(i, (lo - offset)..<(hi - offset)) }
+            offset += n
         }
-        while i < r.upperBound {
-            let gi = g[i] * k.gradScale
-            w[i] *= k.decay
-            m[i] += (gi - m[i]) * k.oneMinusBeta1
-            v[i] = v[i] * k.beta2 + k.oneMinusBeta2 * gi * gi
-            let denom = v[i].squareRoot() / k.bc2Sqrt + k.eps
-            w[i] -= k.stepSize * (m[i] / denom)
-            if let s = shadow { s[i] -= k.emaOneMinus * (s[i] - w[i]) }
-            i += 1
-        }
+    }
+}
+
+/// The step on elements `r` of one slot.
+@inline(__always)
+private func adamWRange(_ r: Range<Int>, _ sl: AdamWSlot, _ k: AdamWStepConstants) {
+    let (w, g, m, v) = (sl.w, sl.g, sl.m, sl.v)
+    var i = r.lowerBound
+    while i + 8 <= r.upperBound {
+        let gi = load8(g + i) * k.gradScale
+        var wi = load8(w + i) * k.decay
+        let mi = load8(m + i) + (gi - load8(m + i)) * k.oneMinusBeta1
+        let vi = load8(v + i) * k.beta2 + k.oneMinusBeta2 * gi * gi
+        let denom = vi.squareRoot() / k.bc2Sqrt + k.eps
+        wi -= k.stepSize * (mi / denom)
+        store8(m + i, mi); store8(v + i, vi); store8(w + i, wi)
+        if let s = sl.shadow { let si = load8(s + i); store8(s + i, si - k.emaOneMinus * (si - wi)) }
+        i += 8
+    }
+    while i < r.upperBound {
+        let gi = g[i] * k.gradScale
+        w[i] *= k.decay
+        m[i] += (gi - m[i]) * k.oneMinusBeta1
+        v[i] = v[i] * k.beta2 + k.oneMinusBeta2 * gi * gi
+        let denom = v[i].squareRoot() / k.bc2Sqrt + k.eps
+        w[i] -= k.stepSize * (m[i] / denom)
+        if let s = sl.shadow { s[i] -= k.emaOneMinus * (s[i] - w[i]) }
+        i += 1
     }
 }
 

@@ -78,7 +78,7 @@ public final class Trainer {
     @discardableResult
     public func trainStep(_ dataset: TrainingDataset) -> Float {
         let params = model.parameters
-        TrainProfile.time(.optimizer) { for p in params { p.zeroGrad() } }
+        TrainProfile.time(.optimizer) { zeroGradients(params) }
         let micro = config.gradientAccumulation
         var total: Float = 0
         for _ in 0..<micro {
