@@ -9,13 +9,6 @@
 /// dy [N, O, Ho, Wo].
 public func conv2dWeightGradient(x: Tensor, dy: Tensor, kh: Int, kw: Int, stride: Int, padding: Int,
                                  dw: UnsafeMutablePointer<Float>) {
-    conv2dWeightGradient(x: x, dy: dy, kh: kh, kw: kw, stride: stride, padding: padding, dw: dw, transposedProduct: nil)
-}
-
-/// `transposedProduct`: compute dWᵀ [(ky, kx, C), O] instead of dW (nil: whichever `gemmSlabCost` says is
-/// cheaper; tests force both to check they agree bit for bit).
-func conv2dWeightGradient(x: Tensor, dy: Tensor, kh: Int, kw: Int, stride: Int, padding: Int,
-                          dw: UnsafeMutablePointer<Float>, transposedProduct: Bool?) {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, ho, wo) = (dy.shape[1], dy.shape[2], dy.shape[3])
     precondition(dy.shape[0] == n && ho == (h + 2 * padding - kh) / stride + 1 && wo == (w + 2 * padding - kw) / stride + 1,
@@ -25,35 +18,19 @@ func conv2dWeightGradient(x: Tensor, dy: Tensor, kh: Int, kw: Int, stride: Int, 
     // copies of channel runs instead of a transpose: one pass over x and dy buys that.
     let xLast = UnsafeMutablePointer<Float>.allocate(capacity: x.count)
     let dyLast = UnsafeMutablePointer<Float>.allocate(capacity: dy.count)
-    let dwTaps = UnsafeMutablePointer<Float>.allocate(capacity: o * taps)   // [O, (ky, kx, C)] or its transpose
+    let dwTaps = UnsafeMutablePointer<Float>.allocate(capacity: o * taps)   // [O, (ky, kx, C)]
     defer { xLast.deallocate(); dyLast.deallocate(); dwTaps.deallocate() }
     x.withUnsafe { toChannelsLast($0.baseAddress!, images: n, channels: c, plane: h * w, into: xLast) }
     dy.withUnsafe { toChannelsLast($0.baseAddress!, images: n, channels: o, plane: p, into: dyLast) }
     let dySource = KMajorSource(base: dyLast, ld: o)
     let tapSource = ChannelsLastTapsSource(x: xLast, c: c, h: h, w: w, kw: kw, stride: stride, pad: padding, ho: ho, wo: wo)
     let k2 = kh * kw
-    // Either orientation gives every element the same products in the same K order (the micro-kernel's
-    // FMAs commute), so the choice changes only the padding of partial tiles and the thread balance.
-    if transposedProduct ?? (gemmSlabCost(m: taps, n: o) < gemmSlabCost(m: o, n: taps)) {
-        gemmParallel(m: taps, n: o, k: n * p, a: tapSource, b: dySource, c: dwTaps, ldc: o, accumulate: false)   // [(ky, kx, C), O]
-        Parallel.forRange(o, minChunk: max(1, 16384 / max(taps, 1))) { ocs in
-            for oc in ocs { for ic in 0..<c { for k in 0..<k2 { dw[(oc * c + ic) * k2 + k] += dwTaps[(k * c + ic) * o + oc] } } }
-        }
-    } else {
-        gemmParallel(m: o, n: taps, k: n * p, a: dySource, b: tapSource, c: dwTaps, ldc: taps, accumulate: false)
-        Parallel.forRange(o, minChunk: max(1, 16384 / max(taps, 1))) { ocs in
-            for oc in ocs { for ic in 0..<c { for k in 0..<k2 { dw[(oc * c + ic) * k2 + k] += dwTaps[oc * taps + k * c + ic] } } }
-        }
+    // dW [O, (ky, kx, C)]; computing dWᵀ instead (less tile padding when O = 32) was slower: the taps
+    // source then packs 12-wide panels, with its per-segment index arithmetic repeated 2.7× as often.
+    gemmParallel(m: o, n: taps, k: n * p, a: dySource, b: tapSource, c: dwTaps, ldc: taps, accumulate: false)
+    Parallel.forRange(o, minChunk: max(1, 16384 / max(taps, 1))) { ocs in
+        for oc in ocs { for ic in 0..<c { for k in 0..<k2 { dw[(oc * c + ic) * k2 + k] += dwTaps[oc * taps + k * c + ic] } } }
     }
-}
-
-/// Tile-units of C the busiest thread computes when gemmParallel cuts an [m, n] product into slabs along its
-/// longer side (partial tiles computed whole).
-func gemmSlabCost(m: Int, n: Int, tile: GemmTile = .active) -> Int {
-    let rowTiles = (m + tile.mr - 1) / tile.mr, colTiles = (n + tile.nr - 1) / tile.nr
-    let t = max(1, Parallel.threads)
-    if n >= m { return rowTiles * tile.mr * ((colTiles + t - 1) / t) * tile.nr }
-    return ((rowTiles + t - 1) / t) * tile.mr * colTiles * tile.nr
 }
 
 /// [N, C, P] → [N, P, C] in blocks of 8 channels × 64 pixels (8 read streams, contiguous writes), images in parallel.
