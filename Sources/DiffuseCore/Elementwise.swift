@@ -174,21 +174,19 @@ public func split(_ x: Tensor, parts: Int, axis: Int) -> [Tensor] {
 }
 
 /// [N, C, H, W] → [N, H·W, C] (image to token sequence) and back.
+/// [N, C, H, W] → [N, H·W, C] (a blocked copy, images split over the threads: `toChannelsLast`).
 public func channelsLast(_ x: Tensor) -> Tensor {
-    let (n, c) = (x.shape[0], x.shape[1]), p = x.count / (n * c)
-    return Tensor(shape: [n, p, c]) { buf in
-        x.withUnsafe { xp in
-            for b in 0..<n { for ch in 0..<c { for i in 0..<p { buf[(b * p + i) * c + ch] = xp[(b * c + ch) * p + i] } } }
-        }
+    let (n, c) = (x.shape[0], x.shape[1]), p = x.count / max(n * c, 1)
+    return Tensor.overwritten(shape: [n, p, c]) { buf in
+        x.withUnsafe { toChannelsLast($0.baseAddress!, images: n, channels: c, plane: p, into: buf) }
     }
 }
 
+/// [N, H·W, C] → [N, C, H, W]: the same per-image transpose read the other way.
 public func channelsFirst(_ x: Tensor, height: Int, width: Int) -> Tensor {
     let (n, p, c) = (x.shape[0], x.shape[1], x.shape[2])
-    return Tensor(shape: [n, c, height, width]) { buf in
-        x.withUnsafe { xp in
-            for b in 0..<n { for i in 0..<p { for ch in 0..<c { buf[(b * c + ch) * p + i] = xp[(b * p + i) * c + ch] } } }
-        }
+    return Tensor.overwritten(shape: [n, c, height, width]) { buf in
+        x.withUnsafe { toChannelsLast($0.baseAddress!, images: n, channels: p, plane: c, into: buf) }
     }
 }
 

@@ -137,13 +137,14 @@ private func gegluBackwardBlock(hidden: UnsafePointer<Float>, gate: UnsafePointe
     }
 }
 
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+/// SIMD8 loads/stores at any alignment (also used by the optimiser kernels).
+@inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
-@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+@inline(__always) func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
-@inline(__always) private func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+@inline(__always) func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 

@@ -113,13 +113,3 @@ func scaleInPlace(_ g: UnsafeMutablePointer<Float>, count n: Int, by coef: Float
 func zeroFill(_ p: UnsafeMutablePointer<Float>, count n: Int) {
     forVectorChunks(n) { r in (p + r.lowerBound).update(repeating: 0, count: r.count) }
 }
-
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-@inline(__always) private func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}

@@ -89,17 +89,17 @@ public final class SpatialTransformer: ParameterOwner {
     /// x [B, C, H, W], context [B, L, D] → [B, C, H, W]
     func forward(_ x: Tensor, context: Tensor) -> Tensor {
         shape = x.shape
-        var h = projIn.forward(channelsLastTraining(norm.forward(x)))         // [B, HW, C]
+        var h = projIn.forward(channelsLast(norm.forward(x)))         // [B, HW, C]
         if let attn1 { h = add(h, attn1.forward(norm1.forward(h))) }
         h = add(h, attn2.forward(norm2.forward(h), context: context))
         ffIn = ff1.forward(norm3.forward(h))                            // [B, HW, 4C]
         h = add(h, ff2.forward(geglu(ffIn)))
-        return add(x, channelsFirstTraining(projOut.forward(h), height: shape[2], width: shape[3]))
+        return add(x, channelsFirst(projOut.forward(h), height: shape[2], width: shape[3]))
     }
 
     /// Returns dx and the context gradient.
     func backward(_ dy: Tensor) -> (Tensor, Tensor) {
-        var dh = projOut.backward(channelsLastTraining(dy))                     // [B, HW, C]
+        var dh = projOut.backward(channelsLast(dy))                     // [B, HW, C]
         let dFF = norm3.backward(ff1.backward(gegluBackward(x: ffIn, dy: ff2.backward(dh))))
         accumulate(&dh, dFF)
         let (dn2, dCtx) = attn2.backward(dh)
@@ -108,7 +108,7 @@ public final class SpatialTransformer: ParameterOwner {
             let dSelf = norm1.backward(attn1.backward(dh).dx)
             accumulate(&dh, dSelf)
         }
-        var dx = norm.backward(channelsFirstTraining(projIn.backward(dh), height: shape[2], width: shape[3]))
+        var dx = norm.backward(channelsFirst(projIn.backward(dh), height: shape[2], width: shape[3]))
         accumulate(&dx, dy)
         return (dx, dCtx!)
     }
