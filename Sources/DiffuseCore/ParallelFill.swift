@@ -70,6 +70,6 @@ func addChannelsParallel(_ src: UnsafePointer<Float>, _ v: Weight?, to y: Unsafe
 }
 
 /// `count` floats set to zero.
-func zeroParallel(_ y: UnsafeMutablePointer<Float>, count: Int) {
+public func zeroParallel(_ y: UnsafeMutablePointer<Float>, count: Int) {
     forRows(count, cols: 1) { r in (y + r.lowerBound).update(repeating: 0, count: r.count) }
 }

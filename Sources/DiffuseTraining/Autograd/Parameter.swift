@@ -18,7 +18,7 @@ public final class Parameter {
     public var weight: Weight { Weight(value) }
 
     public func zeroGrad() {
-        grad.withUnsafeMutable { g in zeroFill(g.baseAddress!, count: g.count) }
+        grad.withUnsafeMutable { g in zeroParallel(g.baseAddress!, count: g.count) }
     }
 }
 

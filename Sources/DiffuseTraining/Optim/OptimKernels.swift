@@ -108,8 +108,3 @@ func scaleInPlace(_ g: UnsafeMutablePointer<Float>, count n: Int, by coef: Float
         while i < r.upperBound { g[i] *= coef; i += 1 }
     }
 }
-
-/// `count` floats set to zero, split over the threads.
-func zeroFill(_ p: UnsafeMutablePointer<Float>, count n: Int) {
-    forVectorChunks(n) { r in (p + r.lowerBound).update(repeating: 0, count: r.count) }
-}
