@@ -1,3 +1,4 @@
+import DiffuseCore
 import DiffuseModels
 import DiffuseSampling
 import Foundation
@@ -11,6 +12,7 @@ extension StableDiffusionPipeline {
         var sampler = try Sampler(kind: kind, config: schedulerConfig, steps: request.steps, eta: request.eta)
         var rng = TorchGenerator(seed: request.seed)
         let (context, warnings) = try encodePrompts(request)
+        ProcessHeap.returnFreedMemory()   // the text encoder's buffers are not reused by the UNet
         let cfg = request.guidanceScale > 1  // diffusers: do_classifier_free_guidance
         let latentShape = [1, unet.architecture.inChannels, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
 
@@ -33,6 +35,7 @@ extension StableDiffusionPipeline {
             for i in 0..<z.count { z.data[i] = (mean.data[i] + std[i] * eps.data[i]) * latentScale }
             let noise = rng.randn(z.shape)
             latents = sampler.addNoise(original: z, noise: noise, call: firstCall)
+            ProcessHeap.returnFreedMemory()
         } else {
             latents = scale(rng.randn(latentShape), sampler.initNoiseSigma)
         }
@@ -51,7 +54,9 @@ extension StableDiffusionPipeline {
                                         timestep: t, latents: latents, denoised: denoised))
             }
         }
-        return GenerationResult(image: decodeToImage(latents), seed: request.seed, sampler: kind, warnings: warnings)
+        let image = decodeToImage(latents)
+        ProcessHeap.returnFreedMemory()   // the VAE's buffers would sit under the next request's UNet steps
+        return GenerationResult(image: image, seed: request.seed, sampler: kind, warnings: warnings)
     }
 
     /// One UNet evaluation with classifier-free guidance: the batch is [negative, positive] as in diffusers.

@@ -1,3 +1,4 @@
+import DiffuseCore
 import DiffuseModels
 import DiffuseSampling
 import Foundation
@@ -19,6 +20,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     public let defaultClipSkip: Int
 
     public init(contentsOf url: URL) throws {
+        ProcessHeap.keepFreedMemory
         let ckpt = try loadCheckpoint(at: url)
         checkpoint = ckpt
         name = ckpt.name

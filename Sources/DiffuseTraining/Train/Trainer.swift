@@ -43,6 +43,7 @@ public final class Trainer {
 
     /// A new run. An empty `config.model.vocabulary` is filled from the dataset's captions.
     public init(config: TrainConfig, dataset: TrainingDataset) throws {
+        ProcessHeap.keepFreedMemory
         var config = config
         if config.model.vocabulary.isEmpty { config.model.vocabulary = WordTokenizer.vocabulary(of: dataset.captions) }
         if let p = config.problem() { throw TrainingError("config: \(p)") }
@@ -59,6 +60,7 @@ public final class Trainer {
     /// Restored state (see TrainingCheckpoint.load).
     init(config: TrainConfig, model: TextToImageModel, optimizer: AdamW, ema: EMA, rng: TrainingRNG, step: Int,
          losses: [Float], trainingSeconds: Double) throws {
+        ProcessHeap.keepFreedMemory
         self.config = config
         self.model = model
         schedule = try NoiseScheduleTable(config)
