@@ -9,11 +9,17 @@
 // the same FMA chain (K blocking depends on K only; a tile's column position changes no arithmetic), so
 // both layouts give bit-identical results.
 
+import Foundation
+
 /// Whether n images of p pixels need fewer `width`-wide tiles laid out tight than padded image by image.
 @inline(__always)
 func imagesShareTiles(n: Int, p: Int, width: Int) -> Bool {
-    n > 1 && roundUp(n * p, width) < n * roundUp(p, width)
+    sharedImageTilesEnabled && n > 1 && roundUp(n * p, width) < n * roundUp(p, width)
 }
+
+/// `DIFFUSE_NO_SHARED_TILES=1` pads every image to whole tiles as before, so that both layouts can be timed
+/// in one build (their results are identical).
+let sharedImageTilesEnabled = ProcessInfo.processInfo.environment["DIFFUSE_NO_SHARED_TILES"] != "1"
 
 /// Where column j of C lives when C is a batch of images (NCHW convolution output): image j / columns,
 /// at offset (j / columns) · stride + j % columns. Padded layout: `columns` is a multiple of the tile's
