@@ -25,7 +25,11 @@ final class ImageBatchTests: XCTestCase {
         for (n, c, h, w, o, k, stride) in [(2, 64, 4, 4, 20, 3, 1), (3, 8, 2, 2, 20, 3, 1), (3, 4, 3, 4, 20, 3, 1),
                                            (2, 16, 8, 8, 20, 3, 2), (2, 64, 4, 4, 20, 1, 1), (8, 64, 4, 4, 12, 3, 1)] {
             let pad = k / 2, ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1
-            XCTAssertTrue(imagesShareTiles(n: n, p: ho * wo, width: nr), "\(n)×\(ho)×\(wo) should share tiles")
+            // Every shape shares tiles on the 32-wide AVX-512 tile; on the 16-wide AVX2 one only the 2×2 images
+            // do, and the rest still checks the padded batch against single images.
+            if GemmTile.active == .avx512 || ho * wo == 4 {
+                XCTAssertTrue(imagesShareTiles(n: n, p: ho * wo, width: nr), "\(n)×\(ho)×\(wo) should share tiles")
+            }
             let x = randomTensor([n, c, h, w], seed: 91), wt = half(randomTensor([o, c, k, k], seed: 92))
             let b = Weight(randomTensor([o], seed: 93)), residual = randomTensor([n, o, ho, wo], seed: 94)
             for threads in [1, 2] {
@@ -51,7 +55,7 @@ final class ImageBatchTests: XCTestCase {
     /// against per-image GEMMs.
     func testSharedTilesEqualPerImageTokenProjections() {
         let (n, c, o, p) = (2, 64, 48, 16)
-        XCTAssertTrue(imagesShareTiles(n: n, p: p, width: GemmTile.active.nr))
+        XCTAssertEqual(imagesShareTiles(n: n, p: p, width: GemmTile.active.nr), GemmTile.active == .avx512)
         let x = randomTensor([n, c, 4, 4], seed: 95), w = half(randomTensor([o, c, 1, 1], seed: 96))
         let b = Weight(randomTensor([o], seed: 97))
         let t = randomTensor([n, p, o], seed: 98), w2 = half(randomTensor([c, o, 1, 1], seed: 99))
