@@ -55,18 +55,20 @@ func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight?, stride: Int, padding: Int, r
             }
             if n > 1 {
                 // All images as one GEMM (columns image by image): the weights are packed once per call,
-                // which matters at low resolution where each weight is used for few pixels. Each image's
-                // columns are padded to whole tiles (4×4 = 16 pixels against 32-wide tiles at the UNet's
-                // lowest level): the padding costs what a partial tile per image cost anyway.
-                let pPad = roundUp(p, GemmTile.active.nr)
-                let out = ImageColumns(columns: pPad, stride: o * p, valid: p)
+                // which matters at low resolution where each weight is used for few pixels. Images smaller
+                // than a tile share tiles (the tight layout of GemmImageBatch.swift: 2 × 16 pixels in one
+                // 32-wide tile at the UNet's lowest level, where padding each image to a tile computed
+                // twice the FMAs); otherwise each image's columns are padded to whole tiles.
+                let nr = GemmTile.active.nr
+                let cols = imagesShareTiles(n: n, p: p, width: nr) ? p : roundUp(p, nr)
+                let out = ImageColumns(columns: cols, stride: o * p, valid: p)
                 if pointwise {
                     let src = ImageBatchSource(images: (0..<n).map { KMajorSource(base: xb + $0 * c * p, ld: p) },
-                                               rowsPerImage: pPad, validRows: p)
-                    gemmParallel(m: o, n: n * pPad, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
+                                               rowsPerImage: cols, validRows: p)
+                    gemmParallel(m: o, n: n * cols, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
                 } else {
-                    let src = ImageBatchSource(images: (0..<n).map(image), rowsPerImage: pPad, validRows: p)
-                    gemmParallel(m: o, n: n * pPad, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
+                    let src = ImageBatchSource(images: (0..<n).map(image), rowsPerImage: cols, validRows: p)
+                    gemmParallel(m: o, n: n * cols, k: ck, a: a, b: src, c: yb, ldc: p, out: out, accumulate: accumulate)
                 }
                 return
             }

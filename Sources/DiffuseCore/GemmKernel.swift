@@ -230,49 +230,18 @@ func macroKernel(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, b: UnsafePo
     while ir < mc {
         var jr = 0
         while jr < nc {
-            let nr = min(tc, nc - jr, out.remaining(ofColumn: col0 + jr))
-            let cj = c + out.offset(ofColumn: col0 + jr)
-            microTile(tile, kc, a + ir * kc, b + jr * kc, cj + ir * ldc, ldc, mr: min(tr, mc - ir), nr: nr, accumulate)
+            let j = col0 + jr, n = min(tc, nc - jr), mr = min(tr, mc - ir)
+            if out.straddles(column: j, count: n) {   // GemmImageBatch.swift
+                scatteredTile(tile, kc, a + ir * kc, b + jr * kc, c + ir * ldc, ldc, out: out, column: j, mr: mr,
+                              nr: n, accumulate)
+            } else {
+                let cj = c + out.offset(ofColumn: j)
+                microTile(tile, kc, a + ir * kc, b + jr * kc, cj + ir * ldc, ldc, mr: mr,
+                          nr: min(n, out.remaining(ofColumn: j)), accumulate)
+            }
             jr += tc
         }
         ir += tr
-    }
-}
-
-/// Where column j of C lives when C is a batch of images (NCHW convolution output): image j / columns,
-/// at offset (j / columns) · stride + j % columns. `columns` is a multiple of the tile's width, so a micro-tile
-/// never straddles two images; when an image has fewer pixels (`valid`, e.g. 4×4 = 16 at the UNet's lowest
-/// level against 32-wide tiles) the columns valid ..< columns are padding, computed but never stored.
-/// `.plain` is an ordinary matrix.
-struct ImageColumns {
-    let columns: Int, stride: Int, valid: Int
-    static let plain = ImageColumns(columns: Int.max, stride: 0)
-
-    init(columns: Int, stride: Int, valid: Int? = nil) {
-        self.columns = columns; self.stride = stride; self.valid = valid ?? columns
-    }
-
-    @inline(__always)
-    func offset(ofColumn j: Int) -> Int { columns == Int.max ? j : (j / columns) * stride + j % columns }
-
-    /// Stored columns from j to the end of its image.
-    @inline(__always)
-    func remaining(ofColumn j: Int) -> Int { columns == Int.max ? Int.max : valid - j % columns }
-}
-
-/// B rows spread over images, one source per image, `rowsPerImage` each: lets a
-/// convolution run all images of a batch as one GEMM, so its weights are packed once per call. Panels
-/// never straddle images: `rowsPerImage` is a multiple of the tile's width, of which the first `validRows`
-/// are the image's (the rest pack as zeros, see `ImageColumns`).
-struct ImageBatchSource<S: PanelSource>: PanelSource {
-    let images: [S]
-    let rowsPerImage: Int, validRows: Int
-
-    @inline(__always)
-    func pack(rows r0: Int, count: Int, width: Int, k p0: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
-        let local = r0 % rowsPerImage
-        images[r0 / rowsPerImage].pack(rows: local, count: min(count, validRows - local), width: width, k: p0,
-                                       kc: kc, into: dst)
     }
 }
 

@@ -48,8 +48,18 @@ public func conv1x1ToTokens(_ x: Tensor, _ w: Weight, _ b: Weight?) -> Tensor {
     }
     x.withUnsafe { xp in
         y.withUnsafeMutable { yp in
-            forImages(n, m: p, n: o, k: c, accumulate: b != nil,
-                      a: { KMajorSource(base: xp.baseAddress! + $0 * c * p, ld: p) }, b: { _ in WeightSource(w: w, ld: c) },
+            let image = { KMajorSource(base: xp.baseAddress! + $0 * c * p, ld: p) }
+            if imagesShareTiles(n: n, p: p, width: GemmTile.active.nr) {
+                // Small images (the 4×4 level): one GEMM whose rows are all images' pixels, tight (an A
+                // panel may straddle two images; y's rows are contiguous across images anyway), so the
+                // weights are packed once, not once per thread with whole images per thread. Tested
+                // bit-identical to the per-image path.
+                let a = ImageBatchSource(images: (0..<n).map(image), rowsPerImage: p, validRows: p)
+                gemmParallel(m: n * p, n: o, k: c, a: a, b: WeightSource(w: w, ld: c), c: yp.baseAddress!, ldc: o,
+                             accumulate: b != nil)
+                return
+            }
+            forImages(n, m: p, n: o, k: c, accumulate: b != nil, a: image, b: { _ in WeightSource(w: w, ld: c) },
                       c: { yp.baseAddress! + $0 * p * o }, ldc: o)
         }
     }
@@ -66,6 +76,15 @@ public func conv1x1FromTokens(_ t: Tensor, _ w: Weight, _ b: Weight?, residual: 
     }
     y.withUnsafeMutable { yp in
         t.withUnsafe { tp in
+            if imagesShareTiles(n: n, p: p, width: GemmTile.active.nr) {
+                // Small images (the 4×4 level): one GEMM over all images' tokens (contiguous rows of t) with
+                // the tight column layout, so two 16-token images fill one 32-wide tile and the weights are
+                // packed once. Tested bit-identical to the per-image path.
+                let out = ImageColumns(columns: p, stride: o * p)
+                gemmParallel(m: o, n: n * p, k: c, a: WeightSource(w: w, ld: c), b: RowMajorSource(base: tp.baseAddress!, ld: c),
+                             c: yp.baseAddress!, ldc: p, out: out, accumulate: true)
+                return
+            }
             forImages(n, m: o, n: p, k: c, accumulate: true,
                       a: { _ in WeightSource(w: w, ld: c) }, b: { RowMajorSource(base: tp.baseAddress! + $0 * p * c, ld: c) },
                       c: { yp.baseAddress! + $0 * o * p }, ldc: p)

@@ -59,6 +59,28 @@ func runLayerBenchmarks() {
         let t = bestTime { _ = conv2d(x, w, b, stride: 1, padding: kk / 2) }
         report(label, flops: 2 * Double(o * hw * hw * c * kk * kk), seconds: t, blas: [])
     }
+    // The UNet's lowest level at 256 px with guidance (2 images of 4×4 = 16 pixels, f16 weights): weight-bound
+    // layers where images share GEMM tiles (`DIFFUSE_NO_SHARED_TILES=1` times the padded layout instead).
+    let halfWeight = { (shape: [Int], seed: UInt64) -> Weight in
+        Weight(shape: shape, dtype: .f16, bytes: values(shape.reduce(1, *), seed: seed).flatMap { v -> [UInt8] in
+            let h = floatToHalf(v); return [UInt8(h & 0xff), UInt8(h >> 8)] })
+    }
+    for (label, c, o, kk) in [("conv3x3 1280→1280 @4² ×2 f16", 1280, 1280, 3), ("conv3x3 2560→1280 @4² ×2 f16", 2560, 1280, 3),
+                              ("conv1x1 2560→1280 @4² ×2 f16", 2560, 1280, 1)] where selected(label) {
+        let x = Tensor(shape: [2, c, 4, 4], data: values(2 * c * 16, seed: 5))
+        let w = halfWeight([o, c, kk, kk], 6), b = Weight(Tensor(shape: [o], data: values(o, seed: 7)))
+        let t = bestTime { _ = conv2d(x, w, b, stride: 1, padding: kk / 2) }
+        report(label, flops: 2 * Double(2 * o * 16 * c * kk * kk), seconds: t, blas: [])
+    }
+    if selected("tokens 1280 @4² ×2 f16") {
+        let x = Tensor(shape: [2, 1280, 4, 4], data: values(2 * 1280 * 16, seed: 5)), w = halfWeight([1280, 1280, 1, 1], 6)
+        let b = Weight(Tensor(shape: [1280], data: values(1280, seed: 7)))
+        let tokens = conv1x1ToTokens(x, w, b)
+        let t1 = bestTime { _ = conv1x1ToTokens(x, w, b) }
+        report("to tokens 1280 @4² ×2 f16", flops: 2 * Double(2 * 16 * 1280 * 1280), seconds: t1, blas: [])
+        let t2 = bestTime { _ = conv1x1FromTokens(tokens, w, b, residual: x) }
+        report("from tokens 1280 @4² ×2 f16", flops: 2 * Double(2 * 16 * 1280 * 1280), seconds: t2, blas: [])
+    }
     for (label, b, lq, lk, hd, heads) in [("self-attn 2×4096 tok, 8×40", 2, 4096, 4096, 320, 8),
                                           ("self-attn 2×1024 tok, 8×80", 2, 1024, 1024, 640, 8),
                                           ("cross-attn 2×4096→77, 8×40", 2, 4096, 77, 320, 8)] where selected("attention " + label) {
