@@ -20,7 +20,7 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     public let defaultClipSkip: Int
 
     public init(contentsOf url: URL) throws {
-        ProcessHeap.keepFreedMemory
+        _ = ProcessHeap.keepFreedMemory
         let ckpt = try loadCheckpoint(at: url)
         checkpoint = ckpt
         name = ckpt.name

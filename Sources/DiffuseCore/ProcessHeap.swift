@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CDiffuseCPU
 
 /// How freed memory goes back to the allocator. A UNet call, a VAE decode or a training step allocates and
 /// frees the same set of large activation buffers again and again. glibc serves blocks above its (dynamic,
@@ -11,30 +9,17 @@ import Glibc
 /// largest call (the same buffers come back); the cost is that a long-lived process (the studio server)
 /// keeps that peak mapped between jobs. Arithmetic is untouched.
 public enum ProcessHeap {
-    /// Evaluated once per process: the first model load or trainer sets it.
-    public static let keepFreedMemory: Void = {
-        #if canImport(Glibc)
-        // <malloc.h> is not in the Glibc module, so mallopt is looked up by name; absent (another libc) → no-op.
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        guard let handle = dlopen(nil, RTLD_NOW), let sym = dlsym(handle, "mallopt") else { return }
-        let mallopt = unsafeBitCast(sym, to: Mallopt.self)
-        let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3   // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    /// Evaluated once per process: the first model load or trainer sets it. True when the C library took the
+    /// setting (glibc); false elsewhere, where the allocator's defaults stay.
+    public static let keepFreedMemory: Bool = {
         // 32 MiB is the largest mmap threshold glibc accepts on 64-bit (HEAP_MAX_SIZE / 2); larger blocks
         // (a 512-px VAE's top-level activations) are still mapped per call.
-        _ = mallopt(mmapThreshold, 32 << 20)
-        _ = mallopt(trimThreshold, 1 << 30)
-        #endif
+        diffuse_heap_keep_freed(32 << 20, 1 << 30) == 1
     }()
 
     /// Gives the heap's free memory back to the kernel (`malloc_trim(0)`). Called between the pipeline's
     /// stages: the UNet steps reuse each other's buffers, but what the text encoder or the VAE freed would
     /// otherwise stay mapped under the next stage and raise the whole pipeline's peak (measured +172 MB at
     /// 512 px without it: the VAE's freed buffers under the next image's UNet steps).
-    public static func returnFreedMemory() {
-        #if canImport(Glibc)
-        typealias MallocTrim = @convention(c) (Int) -> Int32
-        guard let handle = dlopen(nil, RTLD_NOW), let sym = dlsym(handle, "malloc_trim") else { return }
-        _ = unsafeBitCast(sym, to: MallocTrim.self)(0)
-        #endif
-    }
+    public static func returnFreedMemory() { diffuse_heap_trim() }
 }

@@ -41,4 +41,12 @@ int diffuse_pool_run(long n, long per, long chunks, diffuse_pool_body fn, void *
 /// 1 on a pool worker thread and on a caller while its region runs.
 int diffuse_pool_in_region(void);
 
+/// glibc only (no-ops elsewhere): serve blocks up to mmapThreshold bytes from the heap and keep up to
+/// trimThreshold bytes of freed heap top mapped (mallopt M_MMAP_THRESHOLD / M_TRIM_THRESHOLD). Returns 1
+/// when glibc accepted both settings, 0 otherwise (another libc, or a value glibc refuses).
+int diffuse_heap_keep_freed(int mmapThreshold, int trimThreshold);
+
+/// Returns the heap's free memory to the kernel (malloc_trim(0)); a no-op outside glibc.
+void diffuse_heap_trim(void);
+
 #endif

@@ -17,7 +17,7 @@ public struct BuiltinModel {
 
     /// Loads an exported model or a training checkpoint (its EMA weights when present, else the live ones).
     public init(contentsOf url: URL) throws {
-        ProcessHeap.keepFreedMemory
+        _ = ProcessHeap.keepFreedMemory
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(url: url) } catch {
             throw TrainingError("\(url.path): cannot open the model (\(error))")

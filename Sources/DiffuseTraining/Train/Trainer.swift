@@ -43,7 +43,7 @@ public final class Trainer {
 
     /// A new run. An empty `config.model.vocabulary` is filled from the dataset's captions.
     public init(config: TrainConfig, dataset: TrainingDataset) throws {
-        ProcessHeap.keepFreedMemory
+        _ = ProcessHeap.keepFreedMemory
         var config = config
         if config.model.vocabulary.isEmpty { config.model.vocabulary = WordTokenizer.vocabulary(of: dataset.captions) }
         if let p = config.problem() { throw TrainingError("config: \(p)") }
@@ -60,7 +60,7 @@ public final class Trainer {
     /// Restored state (see TrainingCheckpoint.load).
     init(config: TrainConfig, model: TextToImageModel, optimizer: AdamW, ema: EMA, rng: TrainingRNG, step: Int,
          losses: [Float], trainingSeconds: Double) throws {
-        ProcessHeap.keepFreedMemory
+        _ = ProcessHeap.keepFreedMemory
         self.config = config
         self.model = model
         schedule = try NoiseScheduleTable(config)
