@@ -18,6 +18,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     /// Pixels per latent cell: 2^(number of VAE blocks − 1) (8 for real SD models).
     public let vaeScaleFactor: Int
     public let defaultClipSkip: Int
+    /// `latentPreview`, fitted on first use.
+    let previewCache = OnceCache<LatentPreview>()
 
     public init(contentsOf url: URL) throws {
         _ = ProcessHeap.keepFreedMemory

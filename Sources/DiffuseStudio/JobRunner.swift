@@ -84,7 +84,7 @@ public final class JobRunner: @unchecked Sendable {
                 let preview = spec.previewEvery > 0 && (p.step % spec.previewEvery == 0 || p.step == p.total)
                 // x0 estimate: the picture shows early
                 publishStep(job, step: p.step, total: p.total, index: index, started: started,
-                            preview: preview ? { pipeline.decodeToImage(p.denoised) } : nil)
+                            preview: preview ? { Self.previewImage(p.denoised, pipeline: pipeline, decoder: spec.previewDecoder) } : nil)
             } }
             guard let result = generated else { continue }
             // CLIP's truncation notice, once per job (every image of the batch has the same prompt).
@@ -140,6 +140,15 @@ public final class JobRunner: @unchecked Sendable {
         let image = JobImage(id: id, url: "/api/images/\(id).png", seed: seed)
         job.update { $0.images.append(image) }
         job.publish(JobEvents.json(["type": "image", "image": JobEvents.images([image])[0], "index": index + 1]))
+    }
+
+    /// The x0 estimate as a picture [H', W', 3] in [0, 1]: the fitted colour map (one pixel per latent cell)
+    /// or the full VAE decode.
+    static func previewImage(_ denoised: Tensor, pipeline: StableDiffusionPipeline, decoder: PreviewDecoder) -> Tensor {
+        switch decoder {
+        case .approx: return pipeline.latentPreview.image(denoised)
+        case .vae: return pipeline.decodeToImage(denoised)
+        }
     }
 
     /// A small PNG (base64) of the decoded clean-latent estimate [H, W, 3] in [0, 1], box-filtered down to `previewSide`.

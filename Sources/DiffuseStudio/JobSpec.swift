@@ -42,8 +42,16 @@ public struct JobParameters: Codable, Sendable, Equatable {
     public var eta: Double?
     /// A preview every this many steps; 0 = none; absent = about ten per run.
     public var previewEvery: Int?
+    /// How Stable Diffusion previews are drawn: "approx" (default, a fitted per-cell colour map, milliseconds)
+    /// or "vae" (the full decode: exact, but a 512-px decode costs more than a denoising step on a CPU).
+    public var previewDecoder: String?
 
     public init(prompt: String) { self.prompt = prompt }
+}
+
+/// How the studio draws a Stable Diffusion preview. Previews only: the finished image is always the VAE's.
+public enum PreviewDecoder: String, Sendable, CaseIterable {
+    case approx, vae
 }
 
 /// A validated job: the CLI's options (seed resolved), the model and the decoded init image.
@@ -53,6 +61,7 @@ public struct JobSpec: Sendable {
     public var initImage: RasterImage?
     public var previewEvery: Int
     public var parameters: JobParameters
+    public var previewDecoder: PreviewDecoder = .approx
     /// Things the client should know that do not stop the job (words a trained model does not know).
     public var warnings: [String] = []
 }
@@ -76,6 +85,12 @@ extension JobParameters {
         if let previewEvery, previewEvery < 0 {
             throw StudioError(.badRequest, "preview_every must be 0 (no previews) or more (got \(previewEvery))", param: "preview_every")
         }
+        let decoder = try previewDecoder.map { name in
+            guard let d = PreviewDecoder(rawValue: name) else {
+                throw StudioError(.badRequest, "preview_decoder must be \"approx\" or \"vae\" (got \"\(name)\")", param: "preview_decoder")
+            }
+            return d
+        } ?? .approx
         if model.kind == .trained { return try validatedForTrained(model, store: models, limits: limits) }
         var o = try baseOptions(model, steps: Self.defaultSteps, cfgScale: Self.defaultCFGScale, limits: limits)
         if let sampler { o.sampler = try Self.samplerName(sampler) }
@@ -106,7 +121,7 @@ extension JobParameters {
         if let image { (o.width, o.height) = (image.width, image.height) }
         try checkPixels(o, limits: limits)
         return JobSpec(options: o, model: model, initImage: image,
-                       previewEvery: previewEvery ?? max(1, o.steps / 10), parameters: self)
+                       previewEvery: previewEvery ?? max(1, o.steps / 10), parameters: self, previewDecoder: decoder)
     }
 
     /// The options every model shares (prompt, steps, cfg, seed, batch), seed resolved.

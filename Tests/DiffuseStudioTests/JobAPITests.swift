@@ -63,27 +63,34 @@ final class JobAPITests: XCTestCase {
         }
     }
 
+    /// Both preview decoders: the fitted colour map gives one pixel per latent cell (16×16 for sd1's 32-px
+    /// images, VAE factor 2), the full decode the image's own size.
     func testPreviewsAreSentEveryKSteps() async throws {
         let t = try TestStudio()
         defer { t.shutdown() }
-        let spec = try JobParameters(prompt: "p").validated(models: t.studio.models, defaultModel: "sd1", limits: ServerLimits())
-        var s = spec
-        s.options.steps = 6
-        s.options.sampler = "euler"
-        s.previewEvery = 2
-        let job = try t.studio.queue.submit(s)
-        let stream = job.events()   // subscribed before the job can start, so previews are live
-        var previews: [Int] = []
-        for await event in stream {
-            guard let o = try? JSONSerialization.jsonObject(with: Data(event.utf8)) as? [String: Any],
-                  o["type"] as? String == "step" else { continue }
-            if let b64 = o["preview"] as? String {
-                previews.append(o["step"] as? Int ?? -1)
-                let png = try PNG.decode(Array(try XCTUnwrap(Data(base64Encoded: b64))))
-                XCTAssertEqual(png.width, 32)
+        for (decoder, width) in [(PreviewDecoder.approx, 16), (.vae, 32)] {
+            let spec = try JobParameters(prompt: "p").validated(models: t.studio.models, defaultModel: "sd1", limits: ServerLimits())
+            XCTAssertEqual(spec.previewDecoder, .approx, "the default")
+            var s = spec
+            s.options.steps = 6
+            s.options.sampler = "euler"
+            s.previewEvery = 2
+            s.previewDecoder = decoder
+            let job = try t.studio.queue.submit(s)
+            let stream = job.events()   // subscribed before the job can start, so previews are live
+            var previews: [Int] = []
+            for await event in stream {
+                guard let o = try? JSONSerialization.jsonObject(with: Data(event.utf8)) as? [String: Any],
+                      o["type"] as? String == "step" else { continue }
+                if let b64 = o["preview"] as? String {
+                    previews.append(o["step"] as? Int ?? -1)
+                    let png = try PNG.decode(Array(try XCTUnwrap(Data(base64Encoded: b64))))
+                    XCTAssertEqual(png.width, width, "\(decoder)")
+                }
             }
+            XCTAssertEqual(previews, [2, 4, 6], "\(decoder)")
+            XCTAssertEqual(job.snapshot.images.count, 1, "\(decoder): the job finished with its image")
         }
-        XCTAssertEqual(previews, [2, 4, 6])
     }
 
     func testCancelStopsARunningJob() async throws {

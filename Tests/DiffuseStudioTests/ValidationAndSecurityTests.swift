@@ -16,6 +16,7 @@ final class ValidationAndSecurityTests: XCTestCase {
                 (["prompt": "x", "sampler": "magic"], .badRequest, "sampler", "unknown sampler 'magic'"),
                 (["prompt": "x", "strength": 0.5], .badRequest, "strength", "strength needs init_image"),
                 (["prompt": "x", "batch_size": 99], .badRequest, "batch_size", "batch_size must be between 1 and 16"),
+                (["prompt": "x", "preview_decoder": "bogus"], .badRequest, "preview_decoder", "preview_decoder must be \"approx\" or \"vae\""),
                 (["prompt": "x", "model": "../sd1"], .notFound, "model", "unknown model '../sd1'"),
                 (["prompt": "x", "init_image": "not base64 at all!"], .badRequest, "init_image", "init_image"),
                 (["prompt": 5], .badRequest, "prompt", "wrong type"),

@@ -27,7 +27,7 @@ public enum Bench {
         public init() {}
     }
 
-    public static let knownComponents = ["load", "text", "unet", "vae", "pipeline"]
+    public static let knownComponents = ["load", "text", "unet", "vae", "pipeline", "preview"]
 
     public static func run(model: URL, _ s: Settings, report: (Figure) -> Void) throws -> [Figure] {
         var figures: [Figure] = []
@@ -65,6 +65,15 @@ public enum Bench {
         if s.components.contains("vae") {
             let z = rng.randn([1, 4, latent, latent])
             record("vae") { _ = pipe.vae.decode(z) }
+        }
+        if s.components.contains("preview") {
+            // A studio preview: fitting the colour map (once per model), then one approximate preview against
+            // one full decode of the same latents.
+            let z = rng.randn([1, 4, latent, latent])
+            record("preview_fit") { _ = pipe.fitLatentPreview() }
+            let map = pipe.latentPreview
+            record("preview_approx") { _ = map.image(z) }
+            record("preview_vae") { _ = pipe.decodeToImage(z) }
         }
         if s.components.contains("pipeline") {
             var r = GenerationRequest(prompt: "a photograph of an astronaut riding a horse")
