@@ -1,5 +1,5 @@
-// The exact float32 exp of DiffuseCore/VectorMath.swift (bit-identical to glibc's expf) on AVX-512, and the
-// fused softmax step of attention built on it. In C because the cheap form needs a table lookup in
+// The exact float32 exp of DiffuseCore/VectorMath.swift (bit-identical to glibc's expf) on AVX-512 (attention's
+// softmax uses the faster 1-ulp exp of softmaxexp.c). In C because the cheap form needs a table lookup in
 // registers (vpermi2pd), integer bit tests on doubles and opmask registers, none of which Swift's SIMD
 // types compile to.
 //
@@ -147,46 +147,7 @@ TARGET512 void diffuse_silu_avx512(float *p, long count) {
     }
 }
 
-TARGET512 void diffuse_softmax_block_avx512(float *s, long keys, long ld, long groups, float *runMax, float *runSum,
-                                            float *corr, float scale) {
-    const __m512i tabLo = _mm512_load_si512(expTable), tabHi = _mm512_load_si512(expTable + 8);
-    const __m512 sc = _mm512_set1_ps(scale);
-    RedoChunk q;
-    for (long g = 0; g < groups; g++) {
-        float *col = s + 16 * g;
-        __m512 old = _mm512_loadu_ps(runMax + 16 * g), m = old;
-        // max_ps(row, m) is `row > m ? row : m`, the Swift path's lane maximum.
-        for (long j = 0; j < keys; j++) m = _mm512_max_ps(_mm512_loadu_ps(col + j * ld), m);
-        // exp((old − new)·scale), 0 where no key was seen before (old = −∞).
-        if (expQueued(corr + 16 * g, _mm512_mul_ps(_mm512_sub_ps(old, m), sc), 0xFFFF, &q, 0, 0, tabLo, tabHi))
-            redoQueued(&q, 1);
-        __mmask16 seen = _mm512_cmp_ps_mask(old, _mm512_set1_ps(-INFINITY), _CMP_NEQ_UQ);
-        __m512 c = _mm512_maskz_loadu_ps(seen, corr + 16 * g);
-        _mm512_storeu_ps(corr + 16 * g, c);
-        // Sum in key order after the rescale, as the Swift path adds; each chunk of rows is summed after
-        // its library calls, while it is still in L1.
-        __m512 l = _mm512_mul_ps(_mm512_loadu_ps(runSum + 16 * g), c);
-        for (long j0 = 0; j0 < keys; j0 += chunkVectors) {
-            long j1 = keys < j0 + chunkVectors ? keys : j0 + chunkVectors;
-            int n = 0;
-            for (long j = j0; j < j1; j++) {
-                float *row = col + j * ld;
-                n = expQueued(row, _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(row), m), sc), 0xFFFF, &q, (int)(j - j0),
-                              n, tabLo, tabHi);
-            }
-            if (n) redoQueued(&q, n);
-            for (long j = j0; j < j1; j++) l = _mm512_add_ps(l, _mm512_loadu_ps(col + j * ld));
-        }
-        _mm512_storeu_ps(runMax + 16 * g, m);
-        _mm512_storeu_ps(runSum + 16 * g, l);
-    }
-}
-
 #else
 void diffuse_exp_avx512(float *p, long count) { (void)p; (void)count; }
 void diffuse_silu_avx512(float *p, long count) { (void)p; (void)count; }
-void diffuse_softmax_block_avx512(float *s, long keys, long ld, long groups, float *runMax, float *runSum,
-                                  float *corr, float scale) {
-    (void)s; (void)keys; (void)ld; (void)groups; (void)runMax; (void)runSum; (void)corr; (void)scale;
-}
 #endif

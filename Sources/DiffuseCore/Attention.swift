@@ -144,7 +144,7 @@ private struct AttentionWorkspace {
         for g in stride(from: 0, to: nr, by: 16) {
             softmaxShift(s + g, keys: keys, ld: nr, max: max + g, corr: corr + g, scale: scale)
         }
-        exactExpInPlace(s, count: keys * nr)
+        diffuse_softmax_exp(s, keys * nr)   // 1 ulp, the AVX-512 kernel's exp (softmaxexp.c)
         for g in stride(from: 0, to: nr, by: 16) {
             softmaxSum(s + g, keys: keys, ld: nr, sum: sum + g, corr: corr + g)
         }

@@ -1,4 +1,5 @@
 import DiffuseCore
+import CDiffuseCPU
 import Foundation
 
 /// Rate of a pure register FMA loop on one thread: 12 independent SIMD8 accumulators, so the FMA pipes,
@@ -165,4 +166,44 @@ func expSpeed() {
         }
     }
     print(String(format: "exp, one thread, in L1 (24 KB blocks): exactExpInPlace %.2f ns/element", tb / Double(n / block * block) * 1e9))
+    // Attention's softmax exp (softmaxexp.c), same blocks: AVX2 and AVX-512 versions.
+    for (name, f) in [("diffuse_softmax_exp (AVX2)", diffuse_softmax_exp), ("diffuse_softmax_exp_avx512", diffuse_softmax_exp_avx512)]
+    where name.hasSuffix("(AVX2)") || GemmTile.avx512Available {
+        let t = bestTime {
+            buf.withUnsafeMutableBufferPointer { o in
+                xs.withUnsafeBufferPointer { x in
+                    for b0 in stride(from: 0, through: n - block, by: block) {
+                        o.baseAddress!.update(from: x.baseAddress! + b0, count: block)
+                        f(o.baseAddress!, block)
+                    }
+                }
+            }
+        }
+        print(String(format: "exp, one thread, in L1 (24 KB blocks): %@ %.2f ns/element", name, t / Double(n / block * block) * 1e9))
+    }
+}
+
+/// Every float in [-105, 89] through the softmax exp against double exp rounded to float: returns the worst
+/// distance in ulps and how many are more than 1 ulp off.
+func exhaustiveSoftmaxExpCheck() -> (worst: Int, over: Int) {
+    var worst = 0, over = 0
+    let chunk = 1 << 16
+    var buf = [Float](repeating: 0, count: chunk)
+    for (lo, hi) in [(UInt32(0), (89 as Float).bitPattern), (UInt32(0x8000_0000), (-105 as Float).bitPattern)] {
+        var b = lo
+        while b <= hi {
+            let n = Int(min(UInt64(chunk), UInt64(hi - b) + 1))
+            for i in 0..<n { buf[i] = Float(bitPattern: b + UInt32(i)) }
+            buf.withUnsafeMutableBufferPointer { diffuse_softmax_exp($0.baseAddress!, n) }
+            for i in 0..<n {
+                let exact = Float(Foundation.exp(Double(Float(bitPattern: b + UInt32(i)))))
+                let d = abs(Int(buf[i].bitPattern) - Int(exact.bitPattern))
+                worst = max(worst, d)
+                if d > 1 { over += 1 }
+            }
+            if UInt64(b) + UInt64(n) > UInt64(hi) { break }
+            b += UInt32(n)
+        }
+    }
+    return (worst, over)
 }

@@ -3,7 +3,7 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--ours-only] [--exhaustive-exp] [--exhaustive-erf] [--erf-speed] [--winograd]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--ours-only] [--exhaustive-exp] [--exhaustive-softmax-exp] [--exhaustive-erf] [--erf-speed] [--winograd]
 //
 // --exhaustive-erf checks exactErf against Foundation.erf on all 2³² floats; --erf-speed times erf, GELU
 // and a GEGLU row, scalar and vector, on one thread; both exit.
@@ -84,6 +84,13 @@ if args.contains("--exhaustive-exp") {
     let bad = exhaustiveExpCheck()
     print("exactExp vs Foundation.exp on every float in [-87, 88.5]: \(bad) mismatches (\(Int(now() - t)) s)")
     exit(bad == 0 ? 0 : 1)
+}
+
+if args.contains("--exhaustive-softmax-exp") {
+    let t = now()
+    let (worst, over) = exhaustiveSoftmaxExpCheck()
+    print("softmax exp vs correctly rounded exp on every float in [-105, 89]: worst \(worst) ulp, \(over) more than 1 ulp off (\(Int(now() - t)) s)")
+    exit(over == 0 ? 0 : 1)
 }
 
 if args.contains("--exhaustive-erf") {

@@ -23,11 +23,17 @@ void diffuse_silu_avx512(float *p, long count);
 
 /// One key block of attention's online softmax, for `groups` × 16 query columns of the score block
 /// s[keys][ld] (column c of group g at s[j · ld + 16g + c]): updates the running max runMax[16 · groups],
-/// replaces s by exp((s − max) · scale), writes corr = exp((oldMax − max) · scale) (0 where oldMax was −∞),
-/// and sets runSum = runSum · corr + Σ_keys s in key order. Every step is the float operation of the Swift
-/// path with the exact exp, so results are bit-identical to it. AVX-512 only.
+/// replaces s by exp((s − max) · scale) with the 1-ulp float exp of softmaxexp.c, writes corr =
+/// exp((oldMax − max) · scale) with the exact exp (0 where oldMax was −∞), and sets runSum = runSum · corr +
+/// Σ_keys s in key order: the float operations of the Swift path (Attention.swift), so the same bits.
+/// AVX-512 only.
 void diffuse_softmax_block_avx512(float *s, long keys, long ld, long groups, float *runMax, float *runSum,
                                   float *corr, float scale);
+
+/// p[i] = exp(p[i]) within 1 ulp (softmaxexp.c): attention's softmax exp. AVX2+FMA on x86 (the package's
+/// baseline), portable C elsewhere; `diffuse_softmax_exp_avx512` (AVX-512F only) returns the same bits.
+void diffuse_softmax_exp(float *p, long count);
+void diffuse_softmax_exp_avx512(float *p, long count);
 
 /// A region body of the worker pool (pool.c): called with one chunk [lo, hi).
 typedef void (*diffuse_pool_body)(void *ctx, long lo, long hi);
