@@ -1,4 +1,4 @@
-"""Coefficients of the attention softmax's float exp (Sources/CDiffuseCPU/exp512.c, `softmaxExp*`).
+"""Coefficients of the attention softmax's float exp (Sources/CDiffuseCPU/softmaxexp.c, `softmaxExp*`).
 
 exp(r) = 1 + r + r^2 * q(r) on |r| <= ln2/2, q of degree 4 (degree 6 in all), fitted for minimal relative
 error by Lawson's iteratively reweighted least squares (converges to the minimax fit), coefficients rounded
