@@ -73,6 +73,15 @@ func runLayerBenchmarks() {
         let t = bestTime { _ = conv2d(x, w, b, stride: 1, padding: kk / 2) }
         report(label, flops: 2 * Double(2 * o * 16 * c * kk * kk), seconds: t, blas: [])
     }
+    // The same layer as the UNet meets it: its weights come from memory, not cache (a UNet call reads ~1.7 GB
+    // of them). Eight different weights, 236 MB, used in turn: more than any L3 here.
+    if selected("conv3x3 1280→1280 @4² ×2 f16 from memory") {
+        let x = Tensor(shape: [2, 1280, 4, 4], data: values(2 * 1280 * 16, seed: 5))
+        let ws = (0..<8).map { halfWeight([1280, 1280, 3, 3], 60 + UInt64($0)) }
+        let b = Weight(Tensor(shape: [1280], data: values(1280, seed: 7)))
+        let t = bestTime { for w in ws { _ = conv2d(x, w, b, stride: 1, padding: 1) } }
+        report("conv3x3 1280→1280 @4² ×2 f16 from memory", flops: 8 * 2 * Double(2 * 1280 * 16 * 1280 * 9), seconds: t, blas: [])
+    }
     if selected("tokens 1280 @4² ×2 f16") {
         let x = Tensor(shape: [2, 1280, 4, 4], data: values(2 * 1280 * 16, seed: 5)), w = halfWeight([1280, 1280, 1, 1], 6)
         let b = Weight(Tensor(shape: [1280], data: values(1280, seed: 7)))

@@ -76,6 +76,11 @@ public enum BenchModel {
             throw GenerationError("the built-in CLIP merges file is missing from this installation; reinstall Diffuse")
         }
         try FileManager.default.copyItem(at: merges, to: dir.appendingPathComponent("merges.txt"))
+        // SD 1.5's tokenizer_config.json settings: without model_max_length, transformers' tokenizer takes
+        // an unbounded length and diffusers' pipeline fails on "padding to max_length".
+        let config = #"{"model_max_length": 77, "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "#
+            + #""pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "do_lower_case": true}"#
+        try Data(config.utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
     }
 
     /// Torch's default init scale (uniform ±1/√fan_in) for weights, ones for norm scales, small biases.
