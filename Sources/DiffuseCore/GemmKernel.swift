@@ -23,7 +23,7 @@ let gemmMR = 6, gemmNR = 16
 let gemmKC = gemmKnob("DIFFUSE_GEMM_KC", 384), gemmMC = gemmKnob("DIFFUSE_GEMM_MC", 120),
     gemmNC = gemmKnob("DIFFUSE_GEMM_NC", 1024)
 
-private func gemmKnob(_ name: String, _ fallback: Int) -> Int {
+func gemmKnob(_ name: String, _ fallback: Int) -> Int {
     ProcessInfo.processInfo.environment[name].flatMap { Int($0) }.map { max(1, $0) } ?? fallback
 }
 

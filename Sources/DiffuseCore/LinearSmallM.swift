@@ -9,11 +9,19 @@
 // B micro-panel (kc × nr, in L1) and runs it against all row tiles of A, and finally applies the
 // activation to the panel while it is still in cache.
 //
-// The K blocks, tile and FMA order are those of `gemmBlocked`, so every output is bit-identical to
-// `linear` (+ the separate activation pass); the tests check that and compare with the naive reference.
+// The tile and FMA order are those of `gemmBlocked`; the K blocks are smaller (`smallLinearKC`), so sums
+// round differently from `linear`'s (tests: within 1e-5 of it, and of the naive reference); the fused
+// activation equals the separate pass bit for bit.
 
 /// At most this many A rows take the shared-A path (A packed is rows × K floats: 1.9 MB at 154 × 3072).
 public let smallLinearRows = 256
+
+/// K block of this path: each B micro-panel (kc × 32 floats) is reused by every row tile of A, so it must
+/// stay in L1 beside one A micro-panel: 24 + 9 KB at 192, where the general GEMM's 384 (48 KB) filled a
+/// 48 KB L1 on its own. (The general GEMM keeps 384: there the A micro-panel stays in L1 instead.)
+/// SD's text encoder, 2 threads, Ice Lake VM, alternating (2026-11-29): 0.230–0.266 s at 384, 0.212–0.220 s
+/// at 192. `DIFFUSE_SMALL_LINEAR_KC` overrides it.
+let smallLinearKC = gemmKnob("DIFFUSE_SMALL_LINEAR_KC", 192)
 
 /// What happens to a finished output panel.
 public enum LinearEpilogue: Sendable {
@@ -51,7 +59,7 @@ public func linearGroup(_ x: Tensor, _ terms: [LinearTerm]) -> [Tensor] {
         }
     }
     let tile = GemmTile.active, mr = tile.mr, nr = tile.nr
-    let kc0 = balancedBlock(k, limit: gemmKC, multiple: 1)   // gemmBlocked's K blocks: same sums
+    let kc0 = balancedBlock(k, limit: smallLinearKC, multiple: 1)
     let mPad = roundUp(m, mr)
     let packA = UnsafeMutablePointer<Float>.allocate(capacity: mPad * k)   // [K block][row panel][kc][mr]
     defer { packA.deallocate() }
