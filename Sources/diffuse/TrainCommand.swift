@@ -17,6 +17,8 @@ struct Train: ParsableCommand {
         and at the end, with a loss curve PNG beside it (OUT-loss.png).
         Resume: --resume CKPT continues exactly where CKPT stopped (same data order and noise);
         --steps raises the total.
+        Init: --init MODEL starts a new run (fresh optimiser, step 0) from a model's weights, e.g. `--init
+        builtin` for the shipped model; same model section and same dataset; its training time carries over.
         """)
 
     @Option(help: "Dataset folder (images, captions, manifest.json).")
@@ -34,6 +36,10 @@ struct Train: ParsableCommand {
     @Option(help: "Checkpoint to continue from.")
     var resume: String?
 
+    @Option(name: .customLong("init"),
+            help: "Start a new run from this model's weights ('builtin', an --export file or a checkpoint's EMA).")
+    var initFrom: String?
+
     @Option(help: "Training config (JSON).")
     var config: String?
 
@@ -48,6 +54,9 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let outURL = URL(fileURLWithPath: out)
+        if initFrom != nil && resume != nil {
+            throw TrainingError("--init starts a new run and --resume continues one; give only one of them")
+        }
         if let t = threads, t < 1 { throw TrainingError("--threads must be ≥ 1 (got \(t))") }
         if let s = steps, s < 1 { throw TrainingError("--steps must be ≥ 1 (got \(s))") }
         guard outURL.pathExtension == "safetensors" else {
@@ -81,6 +90,13 @@ struct Train: ParsableCommand {
                 throw TrainingError("the dataset's images are \(dataset.imageSize)×\(dataset.imageSize) but the checkpoint's "
                     + "model draws \(side)×\(side); resume on a \(side)×\(side) dataset or start a new run")
             }
+        } else if let initFrom {
+            let initURL = try initModelURL(initFrom)
+            var c = try fileConfig ?? TrainingCheckpoint.storedConfig(of: initURL)
+            if let s = steps { c.steps = s }
+            if c.model.vocabulary.isEmpty { c.model.vocabulary = try TrainingCheckpoint.storedConfig(of: initURL).model.vocabulary }
+            trainer = try Trainer(config: c, dataset: dataset)
+            try TrainingCheckpoint.initialise(trainer, from: initURL)
         } else {
             var c = fileConfig ?? TrainConfig()
             if let s = steps { c.steps = s }
@@ -107,5 +123,20 @@ struct Train: ParsableCommand {
             printStatus("exported \(export)")
         }
         printStatus(String(format: "wrote %@ (step %d, %.0f s of training in total)", out, trainer.step, trainer.trainingSeconds))
+    }
+
+    /// `builtin` is the shipped model; anything else a file written by `diffuse train`.
+    private func initModelURL(_ path: String) throws -> URL {
+        if path == "builtin" {
+            guard let url = BuiltinModel.bundledURL else {
+                throw TrainingError("the built-in model is missing from this installation; reinstall Diffuse")
+            }
+            return url
+        }
+        let url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw TrainingError("--init \(path): no such file; give a model written by `diffuse train` or 'builtin'")
+        }
+        return url
     }
 }

@@ -9,8 +9,8 @@ func scratchFolder(_ name: String) throws -> URL {
 }
 
 /// The generated shapes dataset (the real one, at a small size) in `url`, opened for training.
-func shapesDataset(_ url: URL, count: Int, size: Int) throws -> LoadedDataset {
-    try ShapesDataset.write(to: url, options: ShapesDatasetOptions(count: count, size: size, seed: 3))
+func shapesDataset(_ url: URL, count: Int, size: Int, seed: UInt64 = 3) throws -> LoadedDataset {
+    try ShapesDataset.write(to: url, options: ShapesDatasetOptions(count: count, size: size, seed: seed))
     return try LoadedDataset(DatasetFolder(url: url))
 }
 

@@ -1,0 +1,52 @@
+import DiffuseCore
+import DiffuseModels
+import Foundation
+
+// `diffuse train --init MODEL`: a new run (fresh optimiser, step 0, the run's own schedule) whose weights
+// start from a published model or a checkpoint's EMA. Why: a training checkpoint with its optimiser state
+// is 4× the model and lives on one machine; the published weights are in the repository. A run that
+// starts from them keeps the record honest: the earlier training time is carried into the new total, and
+// the file it started from is named in the metadata. The training data must be the same dataset (same
+// manifest hash), because a model's metadata describes one dataset.
+extension TrainingCheckpoint {
+    public static let initialisedFromKey = "diffuse.initialised_from"
+
+    struct InitRecord: Codable {
+        var file: String, sha256: String, steps: Int?, trainingSeconds: Double?
+    }
+
+    /// The model's stored training config (to run with when no --config is given).
+    public static func storedConfig(of url: URL) throws -> TrainConfig {
+        try BuiltinModel(contentsOf: url).config
+    }
+
+    /// Replaces the new run's weights (and its EMA) by those of `url`.
+    public static func initialise(_ trainer: Trainer, from url: URL) throws {
+        precondition(trainer.step == 0, "initialise: only a new run")
+        let source = try BuiltinModel(contentsOf: url)
+        guard source.config.model == trainer.config.model else {
+            throw TrainingError("\(url.path): its model section (architecture, vocabulary) differs from this run's; "
+                + "omit --config to train with the model's own settings, or use the same model section")
+        }
+        let ours = trainer.extraMetadata[ProvenanceKey.manifestSHA256]
+        let theirs = source.metadata[ProvenanceKey.manifestSHA256]
+        guard ours == theirs else {
+            throw TrainingError("\(url.path): was trained on dataset manifest \(theirs ?? "unknown"), this run's data is "
+                + "\(ours ?? "unknown"); --init continues on the same dataset only (a model records one dataset)")
+        }
+        let values = Dictionary(uniqueKeysWithValues: source.model.parameters.map { ($0.name, $0.value) })
+        try trainer.model.load(values)
+        trainer.ema = EMA(trainer.model.parameters, maxDecay: trainer.config.emaDecay)
+        var steps = source.metadata["diffuse.training_steps"].flatMap { Int($0) }
+        var seconds = source.metadata["diffuse.training_seconds"].flatMap { Double($0) }
+        if let json = source.metadata[stateKey], let state = try? JSONDecoder().decode(State.self, from: Data(json.utf8)) {
+            steps = state.step; seconds = state.trainingSeconds
+        }
+        trainer.trainingSeconds = seconds ?? 0
+        let record = InitRecord(file: url.lastPathComponent, sha256: try sha256Hex(ofFileAt: url), steps: steps,
+                                trainingSeconds: seconds)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        trainer.extraMetadata[initialisedFromKey] = String(decoding: try encoder.encode(record), as: UTF8.self)
+    }
+}

@@ -1,0 +1,66 @@
+import DiffuseModels
+import Foundation
+import XCTest
+@testable import DiffuseTraining
+
+/// `diffuse train --init`: a new run whose weights and EMA start as the given model's, with the earlier
+/// training time carried over and the source named in the metadata.
+final class TrainInitTests: XCTestCase {
+    func testNewRunStartsFromTheModelsWeights() throws {
+        let folder = try scratchFolder("init")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
+        let first = try Trainer(config: tinyTrainConfig(steps: 3), dataset: data)
+        try first.run(data)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try BuiltinModel.export(first, to: url, dtype: .f32)
+        let second = try Trainer(config: tinyTrainConfig(steps: 5), dataset: data)
+        XCTAssertNotEqual(second.model.parameters.first!.value, first.model.parameters.first!.value, "a fresh init differs")
+        try TrainingCheckpoint.initialise(second, from: url)
+        for p in second.model.parameters {
+            XCTAssertEqual(p.value.data, first.ema.shadow[p.name]!, "\(p.name): the exported EMA weights")
+            XCTAssertEqual(second.ema.shadow[p.name]!, p.value.data, "\(p.name): the EMA starts from them")
+        }
+        XCTAssertEqual(second.step, 0)
+        XCTAssertEqual(second.optimizer.step, 0, "fresh optimiser")
+        XCTAssertEqual(second.trainingSeconds, Double(String(format: "%.0f", first.trainingSeconds))!, accuracy: 1e-9)
+        let record = try XCTUnwrap(second.extraMetadata[TrainingCheckpoint.initialisedFromKey])
+        XCTAssertTrue(record.contains(try sha256Hex(ofFileAt: url)), record)
+        XCTAssertTrue(record.contains("\"steps\":3"), record)
+        try second.run(data)
+        XCTAssertEqual(second.step, 5)
+        XCTAssertGreaterThanOrEqual(second.trainingSeconds, first.trainingSeconds.rounded() - 1e-9)
+        // The record travels into checkpoints and exports.
+        let ckpt = folder.appendingPathComponent("ckpt.safetensors")
+        try TrainingCheckpoint.save(second, to: ckpt)
+        XCTAssertEqual(try TrainingCheckpoint.load(ckpt).extraMetadata[TrainingCheckpoint.initialisedFromKey], record)
+    }
+
+    func testRefusesAnotherModelOrAnotherDataset() throws {
+        let folder = try scratchFolder("init-bad")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
+        let first = try Trainer(config: tinyTrainConfig(steps: 1), dataset: data)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try BuiltinModel.export(first, to: url)
+        var wide = tinyTrainConfig(steps: 1)
+        wide.model.channels = wide.model.channels.map { $0 * 2 }
+        assertError(try TrainingCheckpoint.initialise(Trainer(config: wide, dataset: data), from: url),
+                    contains: "its model section (architecture, vocabulary) differs")
+        // Another dataset (same vocabulary, so only the data differs).
+        let other = try shapesDataset(folder.appendingPathComponent("other"), count: 6, size: 16, seed: 99)
+        var same = tinyTrainConfig(steps: 1)
+        same.model.vocabulary = first.config.model.vocabulary
+        assertError(try TrainingCheckpoint.initialise(Trainer(config: same, dataset: other), from: url),
+                    contains: "continues on the same dataset only")
+    }
+
+    private func assertError(_ body: @autoclosure () throws -> Void, contains text: String, line: UInt = #line) {
+        do {
+            try body()
+            XCTFail("no error", line: line)
+        } catch {
+            XCTAssertTrue("\(error)".contains(text), "\(error)", line: line)
+        }
+    }
+}
