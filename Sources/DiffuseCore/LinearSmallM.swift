@@ -10,7 +10,7 @@
 // activation to the panel while it is still in cache.
 //
 // The tile and FMA order are those of `gemmBlocked`; the K blocks are smaller (`smallLinearKC`), so sums
-// round differently from `linear`'s (tests: within 1e-5 of it, and of the naive reference); the fused
+// round differently from `linear`'s (tests: within 2e-5 of it, 1e-4 of the naive reference); the fused
 // activation equals the separate pass bit for bit.
 
 /// At most this many A rows take the shared-A path (A packed is rows × K floats: 1.9 MB at 154 × 3072).
@@ -19,8 +19,8 @@ public let smallLinearRows = 256
 /// K block of this path: each B micro-panel (kc × 32 floats) is reused by every row tile of A, so it must
 /// stay in L1 beside one A micro-panel: 24 + 9 KB at 192, where the general GEMM's 384 (48 KB) filled a
 /// 48 KB L1 on its own. (The general GEMM keeps 384: there the A micro-panel stays in L1 instead.)
-/// SD's text encoder, 2 threads, Ice Lake VM, alternating (2026-11-29): 0.230–0.266 s at 384, 0.212–0.220 s
-/// at 192. `DIFFUSE_SMALL_LINEAR_KC` overrides it.
+/// SD's text encoder, 2 threads, Ice Lake VM (L1d 48 KB), alternating binaries (2026-11-29): 0.166–0.224 s
+/// before, 0.147–0.209 s at 192 (BENCHMARKS.md, stop 14). `DIFFUSE_SMALL_LINEAR_KC` overrides it.
 let smallLinearKC = gemmKnob("DIFFUSE_SMALL_LINEAR_KC", 192)
 
 /// What happens to a finished output panel.

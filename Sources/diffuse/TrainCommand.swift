@@ -92,9 +92,11 @@ struct Train: ParsableCommand {
             }
         } else if let initFrom {
             let initURL = try initModelURL(initFrom)
-            var c = try fileConfig ?? TrainingCheckpoint.storedConfig(of: initURL)
+            let stored = try TrainingCheckpoint.storedConfig(of: initURL)
+            var c = fileConfig ?? stored
             if let s = steps { c.steps = s }
-            if c.model.vocabulary.isEmpty { c.model.vocabulary = try TrainingCheckpoint.storedConfig(of: initURL).model.vocabulary }
+            // A --config without a vocabulary means the model's own (the dataset's words in the model's order).
+            if c.model.vocabulary.isEmpty { c.model.vocabulary = stored.model.vocabulary }
             trainer = try Trainer(config: c, dataset: dataset)
             try TrainingCheckpoint.initialise(trainer, from: initURL)
         } else {

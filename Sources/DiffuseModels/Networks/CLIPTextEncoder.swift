@@ -59,8 +59,8 @@ struct CLIPEncoderLayer {
         act = a.hiddenAct
     }
 
-    /// [B, L, D] → [B, L, D]. The projections run through `linearGroup` (the same sums as `linear` in smaller K blocks): for
-    /// SD's 2 × 77 token rows it packs the input once per group and fuses bias, residual and quick_gelu.
+    /// [B, L, D] → [B, L, D]. The projections run through `linearGroup` (`linear`'s sums in smaller K blocks):
+    /// for SD's 2 × 77 token rows it packs the input once per group and fuses bias, residual and quick_gelu.
     func callAsFunction(_ x: Tensor) -> Tensor {
         let qkv = linearGroup(ln1(x), [LinearTerm(q.weight, q.bias), LinearTerm(k.weight, k.bias),
                                        LinearTerm(v.weight, v.bias)])
