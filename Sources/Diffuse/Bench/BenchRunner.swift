@@ -27,6 +27,15 @@ public enum Bench {
         public init() {}
     }
 
+    /// The median as Python's `statistics.median` takes it (the mean of the middle two for an even count),
+    /// so that this side and diffusers_bench.py report the same statistic. Until stop 15 an even count took
+    /// the upper middle run, which with `--repeats 2` reported our slower run against diffusers' mean.
+    public static func median(_ xs: [Double]) -> Double {
+        guard !xs.isEmpty else { return .nan }
+        let s = xs.sorted(), m = s.count / 2
+        return s.count % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2
+    }
+
     public static let knownComponents = ["load", "text", "unet", "vae", "pipeline", "preview"]
 
     public static func run(model: URL, _ s: Settings, report: (Figure) -> Void) throws -> [Figure] {
@@ -40,8 +49,7 @@ public enum Bench {
                 runs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
                 cpu.append(cpuSeconds() - c0)
             }
-            let f = Figure(component: name, median: runs.sorted()[runs.count / 2], runs: runs,
-                           cpuMedian: cpu.sorted()[cpu.count / 2])
+            let f = Figure(component: name, median: median(runs), runs: runs, cpuMedian: median(cpu))
             figures.append(f)
             report(f)
         }
