@@ -11,6 +11,7 @@ extension StableDiffusionPipeline {
         let kind = request.sampler ?? defaultSampler
         var sampler = try Sampler(kind: kind, config: schedulerConfig, steps: request.steps, eta: request.eta)
         var rng = TorchGenerator(seed: request.seed)
+        defer { releaseWeightPages() }   // also when onStep cancels
         let (context, warnings) = try encodePrompts(request)
         ProcessHeap.returnFreedMemory()   // the text encoder's buffers are not reused by the UNet
         let cfg = request.guidanceScale > 1  // diffusers: do_classifier_free_guidance
@@ -28,6 +29,7 @@ extension StableDiffusionPipeline {
             }
             sampler.begin(atCall: firstCall)
             // diffusers: latent_dist.sample(generator) first, then the add_noise noise.
+            makeResident(.vae)
             let (mean, logvar) = vae.encode(image)
             let std = logvar.data.map { Foundation.exp(0.5 * $0) }
             let eps = rng.randn(mean.shape)
@@ -61,6 +63,7 @@ extension StableDiffusionPipeline {
 
     /// One UNet evaluation with classifier-free guidance: the batch is [negative, positive] as in diffusers.
     func predictNoise(_ x: Tensor, timestep: Float, context: Tensor, guided: Bool, scale g: Float) -> Tensor {
+        makeResident(.unet)
         guard guided else { return unet(x, timestep: timestep, context: context) }
         let out = unet(concat([x, x], axis: 0), timestep: timestep, context: context)  // [2, C, h, w]
         let halves = split(out, parts: 2, axis: 0)
@@ -71,6 +74,7 @@ extension StableDiffusionPipeline {
 
     /// Latents → image [H, W, 3] in [0, 1], as diffusers' decode + postprocess("np").
     public func decodeToImage(_ latents: Tensor) -> Tensor {
+        makeResident(.vae)
         let decoded = vae.decode(scale(latents, 1 / latentScale))  // [1, 3, H, W]
         let (h, w) = (decoded.shape[2], decoded.shape[3])
         return Tensor(shape: [h, w, 3]) { out in
@@ -85,6 +89,7 @@ extension StableDiffusionPipeline {
     func encodePrompts(_ r: GenerationRequest) throws -> (Tensor, [String]) {
         let skip = r.clipSkip ?? defaultClipSkip
         var warnings: [String] = []
+        makeResident(.text)
         func embed(_ text: String) throws -> Tensor {
             if r.chunkedPrompts {
                 let chunks = tokenizer.tokenizeChunked(text).map { $0.map(Int.init) }

@@ -20,6 +20,8 @@ public final class StableDiffusionPipeline: @unchecked Sendable {
     public let defaultClipSkip: Int
     /// `latentPreview`, fitted on first use.
     let previewCache = OnceCache<LatentPreview>()
+    /// Which network's weight pages are resident (WeightResidency.swift).
+    let residency = WeightResidency()
 
     public init(contentsOf url: URL) throws {
         _ = ProcessHeap.keepFreedMemory

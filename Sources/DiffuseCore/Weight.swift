@@ -135,9 +135,10 @@ import Glibc
 import Foundation
 
 extension Weight {
-    /// Whether the networks drop their memory-mapped weights from the resident set after each call (see
-    /// `releaseResidentPages`). On: the pipeline's peak memory is the largest single network plus its
-    /// activations rather than all three networks at once, for a few page faults per call.
+    /// Whether the Stable Diffusion pipeline drops a network's memory-mapped weights from the resident set
+    /// when it moves on to another network (see `releaseResidentPages`; Diffuse's WeightResidency.swift).
+    /// On: the pipeline's peak memory is the largest single network plus its activations rather than all
+    /// three networks at once, for one round of page faults per network per request.
     nonisolated(unsafe) public static var releaseAfterUse = ProcessInfo.processInfo.environment["DIFFUSE_KEEP_WEIGHTS"] == nil
 
     /// Drops the pages behind a memory-mapped weight from this process's resident set. The file's pages

@@ -57,7 +57,6 @@ public struct AutoencoderKL {
     /// x [B, 3, H, W] in [-1, 1] → mean, logvar [B, latent, H/f, W/f]; logvar clamped to [-30, 20] like
     /// DiagonalGaussianDistribution. A sample is mean + exp(logvar / 2) · noise.
     public func encode(_ x: Tensor) -> (mean: Tensor, logvar: Tensor) {
-        defer { if Weight.releaseAfterUse { releaseWeightPages() } }
         var moments = encoder(x)   // [B, 2·latent, h, w]
         if let quantConv { moments = quantConv(moments) }
         let parts = split(moments, parts: 2, axis: 1)
@@ -75,7 +74,6 @@ public struct AutoencoderKL {
 
     /// z [B, latent, h, w] (already divided by scaling_factor) → image [B, 3, h·f, w·f]
     public func decode(_ z: Tensor) -> Tensor {
-        defer { if Weight.releaseAfterUse { releaseWeightPages() } }
         return decoder(postQuantConv.map { $0(z) } ?? z)
     }
 }

@@ -134,7 +134,6 @@ public struct CLIPTextEncoder {
                                data: Array(positionEmbedding.data.prefix(len * a.hiddenSize)))
         let rows = ids.map { addRows(embedding($0, table: tokenEmbedding), positions) }   // [L, D] each
         var h = Tensor(shape: [ids.count, len, a.hiddenSize], data: Array(rows.map(\.data).joined()))
-        defer { if Weight.releaseAfterUse { releaseWeightPages() } }
         for layer in layers.prefix(a.numHiddenLayers - (clipSkip - 1)) { h = layer(h) }
         return finalLayerNorm(h)   // [B, L, D]
     }

@@ -119,7 +119,6 @@ public struct UNet2DConditionModel {
         for block in downBlocks { h = block(h, tembSilu: tembSilu, context: context, skips: &skips) }
         h = midBlock(h, tembSilu: tembSilu, context: context)
         for block in upBlocks { h = block(h, tembSilu: tembSilu, context: context, skips: &skips) }
-        defer { if Weight.releaseAfterUse { releaseWeightPages() } }
         return convOut(normOut(h, silu: true))
     }
 
