@@ -2,8 +2,8 @@
 // size that cannot fit is refused with one line instead of the kernel's OOM killer ending the process.
 //
 // The model: only one network's weights are resident at a time (the pipeline drops a network's memory-mapped
-// pages before the next network runs unless DIFFUSE_KEEP_WEIGHTS is set), plus the activations that network holds at its widest
-// point. Activations follow what the UNet and VAE allocate (Sources/DiffuseModels/Networks):
+// pages before the next network runs unless DIFFUSE_KEEP_WEIGHTS is set), plus the activations that network
+// holds at its widest point. Activations follow what the UNet and VAE allocate (Sources/DiffuseModels/Networks):
 // - a resnet block holds at most `liveTensors` feature maps of its widest channel count at once; an up
 //   block's input is the concatenation of the previous output and a skip connection;
 // - the UNet keeps every down-block output (the skip connections) until the up blocks consume them;
