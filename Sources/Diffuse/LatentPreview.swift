@@ -146,8 +146,8 @@ extension StableDiffusionPipeline {
     /// Fits the preview map against this model's VAE (the latent mean, scaled as the pipeline holds latents).
     public func fitLatentPreview(images count: Int = 8, seed: UInt64 = 1) -> LatentPreview {
         makeResident(.vae)
-        return LatentPreview.fit(encoder: { vae.encode($0).mean }, factor: vaeScaleFactor, latentScale: latentScale,
-                          images: count, seed: seed)
+        return LatentPreview.fit(encoder: { vae.encode($0).mean }, factor: vaeScaleFactor,
+                                 latentScale: latentScale, images: count, seed: seed)
     }
 }
 
