@@ -32,6 +32,6 @@ extension StableDiffusionPipeline {
         }
     }
 
-    /// Drops whatever is resident: nothing stays mapped between requests.
+    /// Drops whatever is resident: no network's weights stay resident between requests (the file stays mapped).
     public func releaseWeightPages() { makeResident(nil) }
 }
