@@ -63,7 +63,7 @@ extension JobRunner {
             let imageStart = Date()
             job.update { $0.image = index + 1; $0.step = 0 }
             let generated = try Self.skippable(job) { try model.sample(prompt: o.prompt, seed: seed, steps: o.steps,
-                                                                       guidance: Float(o.cfgScale)) { p in
+                                                                       guidance: Float(o.cfgScale), eta: Float(o.eta)) { p in
                 try Self.checkStop(job)
                 let preview = job.spec.previewEvery > 0 && (p.step % job.spec.previewEvery == 0 || p.step == p.total)
                 publishStep(job, step: p.step, total: p.total, index: index, started: started,

@@ -26,7 +26,7 @@ enum BuiltinGeneration {
         for (index, seed) in options.seeds.enumerated() {
             let start = Date()
             let image = model.generate(prompt: options.prompt, seed: seed, steps: options.steps,
-                                       guidance: Float(options.cfgScale)) { step in
+                                       guidance: Float(options.cfgScale), eta: Float(options.eta)) { step in
                 progress(GenerationProgress(image: index + 1, imageCount: options.seeds.count, step: step,
                                             stepCount: options.steps,
                                             secondsPerStep: Date().timeIntervalSince(start) / Double(step)))

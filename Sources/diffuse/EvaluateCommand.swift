@@ -34,6 +34,9 @@ struct Evaluate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Guidance scale.")
     var cfgScale: Double = Double(BuiltinGeneration.defaultGuidance)
 
+    @Option(parsing: .unconditional, help: "DDIM noise amount η, 0…1 (0: deterministic).")
+    var eta: Double = 0
+
     @Option(help: "Write a Markdown adherence report here (.md).")
     var report: String?
 
@@ -60,13 +63,13 @@ struct Evaluate: ParsableCommand {
         let start = Date()
         var done = 0
         let results = try Adherence.run(modelURL: url, groups: Adherence.groups(seed: seed, count: count), steps: steps,
-                                        guidance: Float(cfgScale), workers: workers) { d, total in
+                                        guidance: Float(cfgScale), eta: Float(eta), workers: workers) { d, total in
             done = d
             if isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\r\(d)/\(total) images\u{1B}[K".utf8)) }
         }
         if done > 0 && isatty(STDERR_FILENO) != 0 { FileHandle.standardError.write(Data("\n".utf8)) }
         let seconds = Date().timeIntervalSince(start)
-        var json: [String: Any] = ["model": path, "count": count, "steps": steps, "cfg_scale": cfgScale, "seed": seed]
+        var json: [String: Any] = ["model": path, "count": count, "steps": steps, "cfg_scale": cfgScale, "eta": eta, "seed": seed]
         for r in results {
             print(r.group.name.padding(toLength: 24, withPad: " ", startingAt: 0)
                 + String(format: " %4d / %4d  %5.1f%%  (target ", r.passed, r.total, r.percent) + r.group.target + ")")
@@ -91,6 +94,7 @@ struct Evaluate: ParsableCommand {
         guard (1...100_000).contains(count) else { throw GenerationError("--count must be 1…100000 (got \(count))") }
         guard (1...1000).contains(steps) else { throw GenerationError("--steps must be 1…1000 (got \(steps))") }
         guard cfgScale >= 0, cfgScale.isFinite else { throw GenerationError("--cfg-scale must be 0 or more (got \(cfgScale))") }
+        guard (0...1).contains(eta) else { throw GenerationError("--eta must be 0…1 (got \(eta))") }
         guard (1...16).contains(gridSeeds) else { throw GenerationError("--grid-seeds must be 1…16 (got \(gridSeeds))") }
         if let t = threads, t < 1 { throw GenerationError("--threads must be ≥ 1 (got \(t))") }
         if let report { try checkOutput(report, option: "--report", ext: "md") }
@@ -120,7 +124,8 @@ struct Evaluate: ParsableCommand {
     static let builtinSource = "Sources/DiffuseTraining/Resources/builtin-shapes.safetensors"
 
     var settings: String {
-        "DDIM, \(steps) steps, guidance \(String(format: "%g", cfgScale)), \(count) prompts per group, scene seed \(seed)"
+        "DDIM, \(steps) steps, guidance \(String(format: "%g", cfgScale))" + (eta > 0 ? ", η \(String(format: "%g", eta))" : "")
+            + ", \(count) prompts per group, scene seed \(seed)"
     }
 
     /// The command with every setting spelled out, so a changed default cannot change what it reproduces.
@@ -128,6 +133,7 @@ struct Evaluate: ParsableCommand {
         var args = ["diffuse", "evaluate"]
         if let model { args += ["--model", model] }
         args += ["--count", "\(count)", "--seed", "\(seed)", "--steps", "\(steps)", "--cfg-scale", String(format: "%g", cfgScale)]
+        if eta > 0 { args += ["--eta", String(format: "%g", eta)] }
         if let report { args += ["--report", report] }
         if let grid { args += ["--grid", grid, "--grid-seeds", "\(gridSeeds)"] }
         if force { args.append("--force") }
@@ -140,7 +146,7 @@ struct Evaluate: ParsableCommand {
 
     func writeGrid(_ url: URL, model: URL, workers: Int) throws {
         let g = try SampleGrid.make(modelURL: model, seeds: (0..<gridSeeds).map(UInt64.init), steps: steps,
-                                    guidance: Float(cfgScale), workers: workers)
+                                    guidance: Float(cfgScale), eta: Float(eta), workers: workers)
         try PNG.writeAtomically(try PNG.encode(g.render()), to: url, overwrite: true)
         try PNG.writeAtomically(Array(g.legend().utf8), to: SampleGrid.legendURL(for: url), overwrite: true)
         print("wrote \(url.path) and \(SampleGrid.legendURL(for: url).path); rows:")

@@ -119,6 +119,18 @@ extension CLIGenerateTests {
         let again = t.dir.appendingPathComponent("again.png")
         XCTAssertEqual(try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "-o", again.path]).status, 0)
         XCTAssertEqual(try PNG.read(contentsOf: again).samples, png.samples)
+
+        // --eta is honoured (it was silently ignored): η = 1 adds seeded noise per step, so another picture,
+        // the same one again for the same seed.
+        var noisy: [[UInt16]] = []
+        for name in ["eta1.png", "eta1-again.png"] {
+            let url = t.dir.appendingPathComponent(name)
+            let r = try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "--eta", "1", "-o", url.path])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            noisy.append(try PNG.read(contentsOf: url).samples)
+        }
+        XCTAssertEqual(noisy[0], noisy[1])
+        XCTAssertNotEqual(noisy[0], png.samples)
     }
 
     func testBuiltinModelRefusesWhatItCannotDo() throws {

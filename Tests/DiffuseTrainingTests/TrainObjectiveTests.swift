@@ -74,6 +74,19 @@ final class TrainObjectiveTests: XCTestCase {
         }
         // As the DDIM loop above: four float32 steps on O(1) values.
         assertClose(x, f["ddim.zero_snr.final"], atol: 1e-5, "DDIM zero SNR trailing")
+
+        // η = 1 with diffusers' variance noise given per step (the last step adds none: ᾱ_prev = 1).
+        let noise = split(f["ddim.zero_snr.eta_noise"], parts: 4, axis: 0).map { $0.reshaped([1, 3, 4, 4]) }
+        x = f["ddim.start"]
+        for (i, t) in steps.enumerated() {
+            x = table.ddimStep(sample: x, modelOutput: outputs[i], timestep: t,
+                               previous: i + 1 < steps.count ? steps[i + 1] : -1, prediction: .vPrediction,
+                               useClippedModelOutput: true, eta: 1, noise: noise[i])
+        }
+        // Same arithmetic plus one product with the noise per step: 1e-5 as above.
+        assertClose(x, f["ddim.zero_snr.eta1.final"], atol: 1e-5, "DDIM zero SNR trailing, η = 1")
+        XCTAssertGreaterThan(zip(x.data, f["ddim.zero_snr.final"].data).map { abs($0 - $1) }.max()!, 0.01,
+                             "η = 1 must differ from η = 0")
     }
 
     func testZeroSnrNeedsVPredictionAndSpacingIsChecked() {

@@ -74,10 +74,11 @@ public enum Adherence {
 
     /// Draws and checks every scene of `groups`. `progress(done, total)` is called after each image, from
     /// worker threads one at a time.
-    public static func run(modelURL: URL, groups: [AdherenceGroup], steps: Int, guidance: Float, workers: Int,
-                           progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> [AdherenceResult] {
+    public static func run(modelURL: URL, groups: [AdherenceGroup], steps: Int, guidance: Float, eta: Float = 0,
+                           workers: Int, progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> [AdherenceResult] {
         let jobs = groups.flatMap { g in g.scenes.enumerated().map { (prompt: $1.caption, seed: UInt64($0)) } }
-        let images = try draw(modelURL: modelURL, jobs: jobs, steps: steps, guidance: guidance, workers: workers, progress: progress)
+        let images = try draw(modelURL: modelURL, jobs: jobs, steps: steps, guidance: guidance, eta: eta, workers: workers,
+                              progress: progress)
         var results: [AdherenceResult] = [], k = 0
         for g in groups {
             var cases: [AdherenceCase] = []
@@ -96,7 +97,7 @@ public enum Adherence {
     /// one worker the kernels run single-threaded inside each (images are the better unit of parallelism at
     /// these sizes); every image is the same whatever the worker count, as the tests check.
     public static func draw(modelURL: URL, jobs: [(prompt: String, seed: UInt64)], steps: Int, guidance: Float,
-                            workers requested: Int, progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> [RasterImage] {
+                            eta: Float = 0, workers requested: Int, progress: @escaping (Int, Int) -> Void = { _, _ in }) throws -> [RasterImage] {
         let workers = max(1, min(requested, jobs.count))
         let models = try (0..<workers).map { _ in try BuiltinModel(contentsOf: modelURL) }
         var images = [RasterImage?](repeating: nil, count: jobs.count)
@@ -109,7 +110,8 @@ public enum Adherence {
             let out = out   // each index is written by exactly one worker
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 for k in stride(from: w, to: jobs.count, by: workers) {
-                    let x = models[w].generate(prompt: jobs[k].prompt, seed: jobs[k].seed, steps: steps, guidance: guidance)
+                    let x = models[w].generate(prompt: jobs[k].prompt, seed: jobs[k].seed, steps: steps, guidance: guidance,
+                                                 eta: eta)
                     out[k] = RasterImage.fromDecoded(x)[0]          // [1, 3, S, S] in [-1, 1] → 8-bit RGB
                     lock.lock(); done += 1; let d = done; progress(d, jobs.count); lock.unlock()
                 }

@@ -32,10 +32,11 @@ public struct SampleGrid: Sendable {
     public var cells: [[(image: RasterImage, passed: Bool)]]
 
     /// Draws every row's prompt with every seed and evaluates each picture.
-    public static func make(modelURL: URL, seeds: [UInt64], steps: Int, guidance: Float, workers: Int,
+    public static func make(modelURL: URL, seeds: [UInt64], steps: Int, guidance: Float, eta: Float = 0, workers: Int,
                             prompts: [String] = rows.map(\.prompt)) throws -> SampleGrid {
         let jobs = prompts.flatMap { p in seeds.map { (prompt: p, seed: $0) } }
-        let images = try Adherence.draw(modelURL: modelURL, jobs: jobs, steps: steps, guidance: guidance, workers: workers)
+        let images = try Adherence.draw(modelURL: modelURL, jobs: jobs, steps: steps, guidance: guidance, eta: eta,
+                                        workers: workers)
         let cells = try prompts.enumerated().map { r, prompt in
             try seeds.indices.map { c -> (image: RasterImage, passed: Bool) in
                 let image = images[r * seeds.count + c]

@@ -3,11 +3,13 @@ import DiffuseModels
 import Foundation
 
 /// Inference for the built-in model: loading weights (an exported model or a training checkpoint) and
-/// DDIM sampling (Song et al. 2021, η = 0) with classifier-free guidance. Matches diffusers' DDIMScheduler
+/// DDIM sampling (Song et al. 2021; η = 0 by default) with classifier-free guidance. Matches diffusers' DDIMScheduler
 /// with the config's timestep_spacing, set_alpha_to_one, clip_sample on (x̂0 clamped to [−1, 1]: the
 /// model works in pixel space, where images are bounded) and `use_clipped_model_output=True`: with guidance
 /// 4 the guided x̂0 overshoots the clamp, and without re-deriving ε from the clamped x̂0 the overshoot fed
-/// back as a colour cast (a "blue background" turned pink by t = 749). Leaves out η > 0 and thresholding.
+/// back as a colour cast (a "blue background" turned pink by t = 749). With η > 0 each step but the last adds
+/// seeded noise from the same TrainingRNG after x_T (diffusers draws it from its generator; the formula is
+/// DDIMScheduler's). Leaves out thresholding.
 public struct BuiltinModel {
     public let model: TextToImageModel
     public let config: TrainConfig
@@ -59,14 +61,14 @@ public struct BuiltinModel {
     }
 
     /// One image [1, 3, S, S] in [−1, 1] for `prompt`. Noise from TrainingRNG(seed).
-    public func generate(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4,
+    public func generate(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4, eta: Float = 0,
                          onStep: (Int) -> Void = { _ in }) -> Tensor {
-        sample(prompt: prompt, seed: seed, steps: steps, guidance: guidance, progress: { onStep($0.step) })
+        sample(prompt: prompt, seed: seed, steps: steps, guidance: guidance, eta: eta, progress: { onStep($0.step) })
     }
 
     /// `generate` with the state after each step, for live previews; a throwing `progress` stops it
     /// (cancellation). Reading `denoised` costs one pass over the image, nothing is computed when it is not read.
-    public func sample(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4,
+    public func sample(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4, eta: Float = 0,
                        progress: (BuiltinSamplingStep) throws -> Void) rethrows -> Tensor {
         let s = config.model.imageSize
         var rng = TrainingRNG(seed: seed)
@@ -79,7 +81,8 @@ public struct BuiltinModel {
             let guided = zipMap(halves[0], halves[1]) { u, c in u + guidance * (c - u) }
             let next = schedule.ddimStep(sample: x, modelOutput: guided, timestep: t,
                                          previous: i + 1 < timesteps.count ? timesteps[i + 1] : -1,
-                                         prediction: config.prediction, useClippedModelOutput: true)
+                                         prediction: config.prediction, useClippedModelOutput: true, eta: eta,
+                                         noise: eta > 0 && i + 1 < timesteps.count ? rng.normals(x.shape) : nil)
             try progress(BuiltinSamplingStep(step: i + 1, total: timesteps.count, sample: x, modelOutput: guided,
                                              timestep: t, schedule: schedule, prediction: config.prediction))
             x = next
@@ -125,15 +128,20 @@ extension NoiseScheduleTable {
         return zipMap(sample, modelOutput) { xt, o in min(max(originalSample(xt, o, sa, s1, prediction), -1), 1) }
     }
 
-    /// One DDIM step (η = 0, clip_sample to [−1, 1], set_alpha_to_one): x_t → x_prev (`previous` < 0: the end).
+    /// One DDIM step (clip_sample to [−1, 1], set_alpha_to_one): x_t → x_prev (`previous` < 0: the end). With
+    /// η > 0, `noise` (shape of `sample`) is DDIMScheduler.step's `variance_noise`.
     /// `useClippedModelOutput` is DDIMScheduler.step's argument of that name: ε re-derived from the clamped x̂0,
     /// so that the part of a guided x̂0 beyond [−1, 1] is not carried into x_prev as noise.
     public func ddimStep(sample: Tensor, modelOutput: Tensor, timestep t: Int, previous: Int,
-                         prediction: PredictionType, useClippedModelOutput: Bool = false) -> Tensor {
+                         prediction: PredictionType, useClippedModelOutput: Bool = false,
+                         eta: Float = 0, noise: Tensor? = nil) -> Tensor {
         let a = alphasCumprod[t], aPrev = previous >= 0 ? alphasCumprod[previous] : 1
         let sa = a.squareRoot(), s1 = (1 - a).squareRoot()
-        let sp = aPrev.squareRoot(), sp1 = (1 - aPrev).squareRoot()
-        return zipMap(sample, modelOutput) { xt, o in
+        let sp = aPrev.squareRoot()
+        // DDIMScheduler._get_variance: σ_t² = (1 − ᾱ_prev)/(1 − ᾱ_t) · (1 − ᾱ_t/ᾱ_prev); std = η·σ_t.
+        let std = eta > 0 ? eta * ((1 - aPrev) / (1 - a) * (1 - a / aPrev)).squareRoot() : 0
+        let sp1 = max(1 - aPrev - std * std, 0).squareRoot()
+        let stepped = zipMap(sample, modelOutput) { xt, o -> Float in
             let x0 = originalSample(xt, o, sa, s1, prediction)
             let clipped = min(max(x0, -1), 1)
             let eps: Float
@@ -145,6 +153,8 @@ extension NoiseScheduleTable {
             }
             return sp * clipped + sp1 * eps
         }
+        guard std > 0, let noise else { return stepped }
+        return zipMap(stepped, noise) { x, z in x + std * z }
     }
 }
 
