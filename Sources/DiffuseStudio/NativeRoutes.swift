@@ -98,6 +98,7 @@ extension Studio {
                         o["samplers"] = ["ddim"]
                         o["default_steps"] = BuiltinModel.defaultSteps
                         o["default_cfg_scale"] = Double(BuiltinModel.defaultGuidance)
+                        o["default_eta"] = Double(BuiltinModel.defaultEta)
                         o["img2img"] = false
                         o["negative_prompt"] = false
                     } else {

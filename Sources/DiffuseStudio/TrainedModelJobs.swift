@@ -31,11 +31,11 @@ extension JobParameters {
         if let negativePrompt, !negativePrompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw refuse("negative_prompt", "has no negative prompt (its guidance is against the empty caption); leave negative_prompt out")
         }
-        if let eta, eta != 0 { throw refuse("eta", "samples with DDIM η = 0 only; leave out eta or pass 0 (got \(eta))") }
         if let clipSkip, clipSkip != 1 { throw refuse("clip_skip", "has its own text encoder, not CLIP; leave out clip_skip") }
         var o = try baseOptions(model, steps: BuiltinModel.defaultSteps, cfgScale: Double(BuiltinModel.defaultGuidance),
                                 limits: limits)
         (o.width, o.height) = (side, side)
+        o.eta = eta ?? Double(BuiltinModel.defaultEta)
         do { try o.validate() } catch let e as GenerationError { throw Self.fieldError(e.description) }
         // DDIM's timesteps are a subset of the training ones: more steps than those would repeat none.
         guard o.steps <= m.schedule.count else {

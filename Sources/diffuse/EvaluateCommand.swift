@@ -35,7 +35,7 @@ struct Evaluate: ParsableCommand {
     var cfgScale: Double = Double(BuiltinGeneration.defaultGuidance)
 
     @Option(parsing: .unconditional, help: "DDIM noise amount η, 0…1 (0: deterministic).")
-    var eta: Double = 0
+    var eta: Double = Double(BuiltinModel.defaultEta)
 
     @Option(help: "Write a Markdown adherence report here (.md).")
     var report: String?
@@ -124,8 +124,7 @@ struct Evaluate: ParsableCommand {
     static let builtinSource = "Sources/DiffuseTraining/Resources/builtin-shapes.safetensors"
 
     var settings: String {
-        "DDIM, \(steps) steps, guidance \(String(format: "%g", cfgScale))" + (eta > 0 ? ", η \(String(format: "%g", eta))" : "")
-            + ", \(count) prompts per group, scene seed \(seed)"
+        "DDIM, \(steps) steps, guidance \(String(format: "%g", cfgScale)), η \(String(format: "%g", eta)), \(count) prompts per group, scene seed \(seed)"
     }
 
     /// The command with every setting spelled out, so a changed default cannot change what it reproduces.
@@ -133,7 +132,7 @@ struct Evaluate: ParsableCommand {
         var args = ["diffuse", "evaluate"]
         if let model { args += ["--model", model] }
         args += ["--count", "\(count)", "--seed", "\(seed)", "--steps", "\(steps)", "--cfg-scale", String(format: "%g", cfgScale)]
-        if eta > 0 { args += ["--eta", String(format: "%g", eta)] }
+        args += ["--eta", String(format: "%g", eta)]
         if let report { args += ["--report", report] }
         if let grid { args += ["--grid", grid, "--grid-seeds", "\(gridSeeds)"] }
         if force { args.append("--force") }

@@ -71,8 +71,8 @@ struct Generate: ParsableCommand {
     @Option(parsing: .unconditional, help: "Skip the last CLIP layers (A1111 numbering: 1 = none, 2 = penultimate). Default: the model's.")
     var clipSkip: Int?
 
-    @Option(parsing: .unconditional, help: "DDIM / ancestral noise amount, 0…1.")
-    var eta: Double = 0
+    @Option(parsing: .unconditional, help: "DDIM / ancestral noise amount, 0…1. Default: 0; the built-in model's own (1).")
+    var eta: Double?
 
     @Option(help: "Noise generator: \(RNGKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var rng: String = RNGKind.torch.rawValue
@@ -119,7 +119,7 @@ struct Generate: ParsableCommand {
         o.output = output
         o.threads = threads
         o.clipSkip = clipSkip
-        o.eta = eta
+        o.eta = eta ?? (builtin ? Double(BuiltinModel.defaultEta) : 0)
         guard let kind = RNGKind(rawValue: rng) else {
             throw GenerationError("unknown --rng '\(rng)' (valid: \(RNGKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }

@@ -46,6 +46,13 @@ final class BuiltinModelTests: XCTestCase {
         XCTAssertEqual(spec.model.name, "builtin")
         XCTAssertEqual(spec.options.steps, BuiltinModel.defaultSteps)
         XCTAssertEqual(spec.options.cfgScale, Double(BuiltinModel.defaultGuidance))
+        XCTAssertEqual(spec.options.eta, Double(BuiltinModel.defaultEta))
+        var p = JobParameters(prompt: "a red circle")
+        p.eta = 0
+        XCTAssertEqual(try p.validated(models: studio.models, defaultModel: nil, limits: ServerLimits()).options.eta, 0,
+                       "an explicit eta is kept")
+        p.eta = 1.5
+        XCTAssertThrowsError(try p.validated(models: studio.models, defaultModel: nil, limits: ServerLimits()))
     }
 
     func testJobStreamsPreviewsAndStoresTheSamePixelsAsTheModel() async throws {
@@ -81,7 +88,8 @@ final class BuiltinModelTests: XCTestCase {
             // Bit-exact with the model called directly: the server adds nothing to the numerics (same code,
             // same process, same thread count, so no tolerance is needed).
             let model = try BuiltinModel(contentsOf: try XCTUnwrap(BuiltinModel.bundledURL))
-            let direct = JobRunner.unitImage(model.generate(prompt: "a red circle", seed: 5, steps: 4, guidance: 3))
+            let direct = JobRunner.unitImage(model.generate(prompt: "a red circle", seed: 5, steps: 4, guidance: 3,
+                                                                       eta: BuiltinModel.defaultEta))
             let expected = RasterImage(unitFloats: direct.data, width: 64, height: 64)
             XCTAssertEqual(png.rgb().pixels, expected.pixels)
 
@@ -129,7 +137,7 @@ final class BuiltinModelTests: XCTestCase {
                 (["height": 32], "height", "64x64"),
                 (["sampler": "Euler a"], "sampler", "DDIM only"),
                 (["negative_prompt": "blue"], "negative_prompt", "negative prompt"),
-                (["eta": 0.5], "eta", "η = 0"),
+                (["eta": 1.5], "eta", "eta"),
                 (["steps": 0], "steps", "steps"),
             ]
             for (extra, param, phrase) in cases {

@@ -120,17 +120,17 @@ extension CLIGenerateTests {
         XCTAssertEqual(try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "-o", again.path]).status, 0)
         XCTAssertEqual(try PNG.read(contentsOf: again).samples, png.samples)
 
-        // --eta is honoured (it was silently ignored): η = 1 adds seeded noise per step, so another picture,
-        // the same one again for the same seed.
-        var noisy: [[UInt16]] = []
-        for name in ["eta1.png", "eta1-again.png"] {
+        // --eta is honoured (it was silently ignored): the default η = 1 adds seeded noise per step, so --eta 0
+        // draws another picture, and --eta 1 the default's.
+        var drawn: [[UInt16]] = []
+        for (name, eta) in [("eta0.png", "0"), ("eta1.png", "1")] {
             let url = t.dir.appendingPathComponent(name)
-            let r = try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "--eta", "1", "-o", url.path])
+            let r = try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "--eta", eta, "-o", url.path])
             XCTAssertEqual(r.status, 0, r.stderr)
-            noisy.append(try PNG.read(contentsOf: url).samples)
+            drawn.append(try PNG.read(contentsOf: url).samples)
         }
-        XCTAssertEqual(noisy[0], noisy[1])
-        XCTAssertNotEqual(noisy[0], png.samples)
+        XCTAssertNotEqual(drawn[0], png.samples)
+        XCTAssertEqual(drawn[1], png.samples)
     }
 
     func testBuiltinModelRefusesWhatItCannotDo() throws {
