@@ -54,7 +54,7 @@ extension CLITrainTests {
         XCTAssertTrue(r.stdout.contains("held-out − seen gap"), r.stdout)
         XCTAssertTrue(r.stdout.contains("1. a red circle on a white background"), "row prompts printed: \(r.stdout)")
         let md = try String(contentsOf: report, encoding: .utf8)
-        let command = "diffuse evaluate --model \(model.path) --count 2 --seed 77 --steps 2 --cfg-scale 3.5 --report \(report.path) "
+        let command = "diffuse evaluate --model \(model.path) --count 2 --seed 77 --steps 2 --cfg-scale 3.5 --eta 1 --report \(report.path) "
             + "--grid \(grid.path) --grid-seeds 4"
         XCTAssertTrue(md.contains(command), "the reproducing command, every setting spelled out:\n\(md)")
         XCTAssertTrue(md.contains("`\(try Self.sha256sum(model))`"), "the model's SHA-256 by coreutils:\n\(md)")
