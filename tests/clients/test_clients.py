@@ -163,9 +163,10 @@ def test_webuiapi_with_only_the_builtin_model():
     try:
         api = webuiapi.WebUIApi(host="127.0.0.1", port=s.port, sampler="DDIM", steps=4)
         assert [t.split(" ")[0] for t in api.util_get_model_names()] == ["builtin"]
-        # webuiapi sends eta=1.0 by default; the built-in model samples with η = 0 only and says so.
+        # webuiapi sends eta=1.0 by default: the built-in model's own η, accepted; one outside 0…1 is refused.
+        assert api.txt2img(prompt="a red circle", width=64, height=64, seed=5).image.size == (64, 64)
         with pytest.raises(RuntimeError, match="eta"):
-            api.txt2img(prompt="a red circle", width=64, height=64, seed=5)
+            api.txt2img(prompt="a red circle", width=64, height=64, seed=5, eta=1.5)
         r = api.txt2img(prompt="a red circle", width=64, height=64, seed=5, eta=0)
         assert r.image.size == (64, 64)
         text = parameters(r.image)
