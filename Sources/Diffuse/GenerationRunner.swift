@@ -100,12 +100,18 @@ extension GenerationOptions {
         return r
     }
 
+    /// A1111's "Eta DDIM" (its `eta_ddim` option, default 0), written only when it changes the picture: DDIM
+    /// with η ≠ 0. (η applies to no other sampler here; diffusers' ancestral samplers have none.)
+    func ddimEta(_ samplerA1111Name: String) -> [Infotext.Parameter] {
+        samplerA1111Name == "DDIM" && eta != 0 ? [.init("Eta DDIM", Infotext.format(eta))] : []
+    }
+
     /// The infotext for one image of this generation, once the pipeline knows what the defaults resolved to.
     public func infotext(seed: UInt64, samplerA1111Name: String, width: Int, height: Int,
                          modelName: String?, modelHash: String? = nil, clipSkip: Int? = nil) -> Infotext {
         Infotext(prompt: prompt, negativePrompt: negativePrompt, steps: steps, sampler: samplerA1111Name,
                  cfgScale: cfgScale, seed: seed, width: width, height: height, modelHash: modelHash,
                  modelName: modelName, denoisingStrength: effectiveStrength, clipSkip: clipSkip ?? self.clipSkip,
-                 rng: rng.a1111Name)
+                 rng: rng.a1111Name, extra: ddimEta(samplerA1111Name))
     }
 }

@@ -114,6 +114,7 @@ extension CLIGenerateTests {
         XCTAssertEqual([png.width, png.height], [64, 64])
         let info = try XCTUnwrap(png.text("parameters"))
         XCTAssertTrue(info.contains("Steps: 4, Sampler: DDIM, CFG scale: 4.0, Seed: 7, Size: 64x64"), info)
+        XCTAssertTrue(info.hasSuffix(", Eta DDIM: 1.0"), "the default η = 1 is recorded as A1111 names it: \(info)")
 
         // Same seed, same image: the built-in model is deterministic too.
         let again = t.dir.appendingPathComponent("again.png")
@@ -127,7 +128,9 @@ extension CLIGenerateTests {
             let url = t.dir.appendingPathComponent(name)
             let r = try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "--eta", eta, "-o", url.path])
             XCTAssertEqual(r.status, 0, r.stderr)
-            drawn.append(try PNG.read(contentsOf: url).samples)
+            let read = try PNG.read(contentsOf: url)
+            drawn.append(read.samples)
+            XCTAssertEqual(try XCTUnwrap(read.text("parameters")).contains("Eta DDIM"), eta != "0")
         }
         XCTAssertNotEqual(drawn[0], png.samples)
         XCTAssertEqual(drawn[1], png.samples)
