@@ -49,6 +49,11 @@ extension JobParameters {
             let knows = name == ModelStore.builtinName ? "the built-in model knows shapes and colours" : "model '\(name)' does not know every word"
             spec.warnings.append("\(knows); unknown words (ignored): \(unknown.joined(separator: ", "))")
         }
+        let dropped = m.model.tokenizer.droppedWords(in: prompt)
+        if !dropped.isEmpty {
+            spec.warnings.append("model '\(name)' reads the first \(m.model.tokenizer.maxTokens) words of a prompt; dropped: "
+                                 + dropped.joined(separator: " "))
+        }
         return spec
     }
 }

@@ -15,11 +15,16 @@ enum BuiltinGeneration {
         let url = URL(fileURLWithPath: options.modelPath)
         let model = try BuiltinModel(contentsOf: url)
         let side = model.config.model.imageSize
-        try check(options, side: side)
+        try check(options, side: side, maxTokens: model.config.model.maxTokens)
         let unknown = model.model.tokenizer.unknownWords(in: options.prompt)
         if !unknown.isEmpty {
             FileHandle.standardError.write(Data(("warning: the built-in model knows shapes and colours; unknown words: "
                 + unknown.joined(separator: ", ") + "\n").utf8))
+        }
+        let dropped = model.model.tokenizer.droppedWords(in: options.prompt)
+        if !dropped.isEmpty {
+            FileHandle.standardError.write(Data(("warning: the built-in model reads the first \(model.model.tokenizer.maxTokens) "
+                + "words of a prompt; dropped: " + dropped.joined(separator: " ") + "\n").utf8))
         }
         let name = url.deletingPathExtension().lastPathComponent
         let hash = try a1111ModelHash(ofFileAt: url)
@@ -40,8 +45,9 @@ enum BuiltinGeneration {
         }
     }
 
-    /// The built-in model draws one size with one sampler and has no image-to-image mode.
-    static func check(_ o: GenerationOptions, side: Int) throws {
+    /// The built-in model draws one size with one sampler, has no image-to-image mode, no negative prompt and
+    /// no CLIP.
+    static func check(_ o: GenerationOptions, side: Int, maxTokens: Int) throws {
         if (o.width.map { $0 != side } ?? false) || (o.height.map { $0 != side } ?? false) {
             throw GenerationError("this model draws \(side)x\(side) images only; leave out -W/-H or pass \(side)")
         }
@@ -50,6 +56,16 @@ enum BuiltinGeneration {
         }
         if o.initImagePath != nil {
             throw GenerationError("this model has no image-to-image mode; --init-image needs a Stable Diffusion model")
+        }
+        // Settings it cannot honour are refused, not silently dropped (as the studio refuses them).
+        if !o.negativePrompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw GenerationError("this model has no negative prompt (its guidance is against the empty caption); leave out --negative-prompt")
+        }
+        if let c = o.clipSkip, c != 1 {
+            throw GenerationError("this model has its own text encoder, not CLIP; leave out --clip-skip")
+        }
+        if o.chunkedPrompts {
+            throw GenerationError("this model reads at most \(maxTokens) words and has no prompt chunking; leave out --chunked-prompts")
         }
     }
 }

@@ -123,6 +123,11 @@ final class BuiltinModelTests: XCTestCase {
             XCTAssertEqual(done["warnings"] as? [String], [warning])
             let polled = try await client.get("/api/jobs/\(id)")
             XCTAssertEqual(polled.json["warnings"] as? [String], [warning])
+            // Words past the tokenizer's 16 are named too, not dropped silently.
+            let long = try await client.post("/api/jobs", json: ["prompt": "a red circle left of a blue square and a green star above a yellow triangle on a white background", "steps": 2])
+            XCTAssertEqual(long.status, .created, long.text)
+            XCTAssertEqual(long.json["warnings"] as? [String],
+                           ["model 'builtin' reads the first 16 words of a prompt; dropped: on a white background"])
         }
     }
 

@@ -110,6 +110,12 @@ extension CLIGenerateTests {
         let r = try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "-o", out.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("warning: the built-in model knows shapes and colours; unknown words: cat"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("dropped"), r.stderr)
+        let long = try t.run(["generate", "a red circle left of a blue square and a green star above a yellow triangle on a white background",
+                              "-s", "7", "--steps", "2", "-o", t.dir.appendingPathComponent("long.png").path])
+        XCTAssertEqual(long.status, 0, long.stderr)
+        XCTAssertTrue(long.stderr.contains("warning: the built-in model reads the first 16 words of a prompt; dropped: on a white background"),
+                      long.stderr)
         let png = try PNG.read(contentsOf: out)
         XCTAssertEqual([png.width, png.height], [64, 64])
         let info = try XCTUnwrap(png.text("parameters"))
@@ -139,7 +145,10 @@ extension CLIGenerateTests {
     func testBuiltinModelRefusesWhatItCannotDo() throws {
         let t = self
         for (args, message) in [(["-W", "32"], "this model draws 64x64 images only"),
-                                (["--sampler", "euler"], "this model samples with DDIM only")] {
+                                (["--sampler", "euler"], "this model samples with DDIM only"),
+                                (["-n", "blue"], "this model has no negative prompt"),
+                                (["--clip-skip", "2"], "this model has its own text encoder"),
+                                (["--chunked-prompts"], "this model reads at most 16 words")] {
             let out = t.dir.appendingPathComponent("x.png")
             let r = try t.run(["generate", "a red circle", "-o", out.path] + args)
             XCTAssertNotEqual(r.status, 0)

@@ -37,6 +37,11 @@ public struct WordTokenizer: Sendable, Equatable {
         return ids
     }
 
+    /// Words of `text` past the first `maxTokens`, which `encode` drops (for a truncation warning).
+    public func droppedWords(in text: String) -> [String] {
+        Array(Self.split(text).dropFirst(maxTokens))
+    }
+
     /// Words of `text` the vocabulary does not contain (for the "unknown words" warning).
     public func unknownWords(in text: String) -> [String] {
         Self.split(text).filter { index[$0] == nil }
