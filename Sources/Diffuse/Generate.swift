@@ -12,7 +12,8 @@ extension StableDiffusionPipeline {
         var sampler = try Sampler(kind: kind, config: schedulerConfig, steps: request.steps, eta: request.eta)
         var rng = TorchGenerator(seed: request.seed)
         defer { releaseWeightPages() }   // also when onStep cancels
-        let (context, warnings) = try encodePrompts(request)
+        var (context, warnings) = try encodePrompts(request)
+        if let w = Self.etaWarning(kind, eta: request.eta) { warnings.append(w) }
         ProcessHeap.returnFreedMemory()   // the text encoder's buffers are not reused by the UNet
         let cfg = request.guidanceScale > 1  // diffusers: do_classifier_free_guidance
         let latentShape = [1, unet.architecture.inChannels, request.height / vaeScaleFactor, request.width / vaeScaleFactor]
@@ -83,6 +84,15 @@ extension StableDiffusionPipeline {
                 out[(y * w + x) * 3 + c] = min(max(v, 0), 1)
             } } }
         }
+    }
+
+    /// η changes only DDIM here (diffusers passes it to DDIMScheduler alone). A non-zero η with another
+    /// sampler is named rather than dropped in silence — except η = 1 with a sampler whose noise is η = 1
+    /// anyway (A1111 clients send eta = 1 by default, meant for its ancestral samplers).
+    static func etaWarning(_ kind: SamplerKind, eta: Float) -> String? {
+        if eta == 0 || kind == .ddim { return nil }
+        if eta == 1 && [.ddpm, .eulerAncestral, .lcm].contains(kind) { return nil }
+        return "eta \(eta) applies to DDIM only; the \(kind.a1111Name) sampler ignores it"
     }
 
     /// Text embeddings [2 or 1, 77·k, D]: negative first when guidance is on (diffusers' order).

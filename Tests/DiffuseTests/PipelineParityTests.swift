@@ -120,4 +120,13 @@ final class LongPromptTests: XCTestCase {
         XCTAssertEqual(long.warnings, [])
         XCTAssertNotEqual(long.image, truncated.image)  // the later windows reach the UNet
     }
+
+    /// η reaches DDIM only; with another sampler it is named in a warning, not dropped in silence.
+    func testEtaWithAnotherSamplerIsNamed() {
+        XCTAssertEqual(StableDiffusionPipeline.etaWarning(.euler, eta: 0.5), "eta 0.5 applies to DDIM only; the Euler sampler ignores it")
+        XCTAssertNil(StableDiffusionPipeline.etaWarning(.ddim, eta: 0.5))
+        XCTAssertNil(StableDiffusionPipeline.etaWarning(.euler, eta: 0))
+        XCTAssertNil(StableDiffusionPipeline.etaWarning(.eulerAncestral, eta: 1), "A1111's default for its ancestral samplers")
+        XCTAssertNotNil(StableDiffusionPipeline.etaWarning(.eulerAncestral, eta: 0.3))
+    }
 }
