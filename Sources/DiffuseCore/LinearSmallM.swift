@@ -3,8 +3,8 @@
 // each of its column blocks, the bias and residual are laid down in serial passes, and each layer of a
 // transformer block is its own pair of thread hand-offs.
 //
-// Here A (≤ `smallLinearRows` rows) is packed once, by all threads together, and shared (the two vCPUs
-// share one core's L2, where it stays); then the output columns of one or several weights are dealt out
+// Here A (≤ `smallLinearRows` rows) is packed once, by all threads together, and shared (each thread
+// reads it into its own L2: 0.47 MB at K = 768, 1.9 MB at K = 3072, which spills to L3 on a 1.25 MB L2); then the output columns of one or several weights are dealt out
 // as 32-wide panels. For each panel a thread writes bias (+ residual) into C, then per K block widens one
 // B micro-panel (kc × nr, in L1) and runs it against all row tiles of A, and finally applies the
 // activation to the panel while it is still in cache.
