@@ -19,6 +19,7 @@ struct Train: ParsableCommand {
         --steps raises the total.
         Init: --init MODEL starts a new run (fresh optimiser, step 0) from a model's weights, e.g. `--init
         builtin` for the shipped model; same model section and same dataset; its training time carries over.
+        The model section may add transformer levels (model.attention): the new blocks start as the identity.
         """)
 
     @Option(help: "Dataset folder (images, captions, manifest.json).")
@@ -98,7 +99,10 @@ struct Train: ParsableCommand {
             // A --config without a vocabulary means the model's own (the dataset's words in the model's order).
             if c.model.vocabulary.isEmpty { c.model.vocabulary = stored.model.vocabulary }
             trainer = try Trainer(config: c, dataset: dataset)
-            try TrainingCheckpoint.initialise(trainer, from: initURL)
+            let added = try TrainingCheckpoint.initialise(trainer, from: initURL)
+            if !added.isEmpty {
+                printStatus("new transformers \(added.joined(separator: ", ")) start as the identity (proj_out zeroed)")
+            }
         } else {
             var c = fileConfig ?? TrainConfig()
             if let s = steps { c.steps = s }

@@ -36,6 +36,41 @@ final class TrainInitTests: XCTestCase {
         XCTAssertEqual(try TrainingCheckpoint.load(ckpt).extraMetadata[TrainingCheckpoint.initialisedFromKey], record)
     }
 
+    /// A run that adds a transformer level starts as the identity there: the same prediction as the source.
+    func testAddedTransformerStartsAsTheIdentity() throws {
+        let folder = try scratchFolder("init-grow")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
+        let first = try Trainer(config: tinyTrainConfig(steps: 3), dataset: data)
+        try first.run(data)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try BuiltinModel.export(first, to: url, dtype: .f32)
+        var grown = tinyTrainConfig(steps: 5)
+        grown.model.attention = [true, true]
+        grown.model.vocabulary = first.config.model.vocabulary
+        let second = try Trainer(config: grown, dataset: data)
+        let added = try TrainingCheckpoint.initialise(second, from: url)
+        XCTAssertEqual(added, ["down_blocks.0.attentions.0", "up_blocks.1.attentions.0"])
+        let source = try BuiltinModel(contentsOf: url)
+        let names = Set(source.model.parameters.map(\.name))
+        XCTAssertGreaterThan(second.model.parameters.count, names.count)
+        var rng = TrainingRNG(seed: 11)
+        let x = rng.normals([2, 3, 16, 16])
+        let captions = ["a red circle", "two small blue squares"]
+        XCTAssertEqual(second.model.forward(x, timesteps: [999, 400], captions: captions),
+                       source.model.forward(x, timesteps: [999, 400], captions: captions), "identity at the new level")
+        XCTAssertTrue(second.extraMetadata[TrainingCheckpoint.initialisedFromKey]!.contains("down_blocks.0.attentions.0"))
+        try second.run(data)
+        let outs = second.model.parameters.filter { $0.name == "down_blocks.0.attentions.0.proj_out.weight" }
+        XCTAssertNotEqual(outs.first?.value.data.allSatisfy { $0 == 0 }, true, "training moves the new block")
+        // Dropping a level is not a widening.
+        var narrow = tinyTrainConfig(steps: 1)
+        narrow.model.attention = [false, false]
+        narrow.model.vocabulary = first.config.model.vocabulary
+        assertError(try TrainingCheckpoint.initialise(Trainer(config: narrow, dataset: data), from: url),
+                    contains: "its model section (architecture, vocabulary) differs")
+    }
+
     func testRefusesAnotherModelOrAnotherDataset() throws {
         let folder = try scratchFolder("init-bad")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -55,9 +90,9 @@ final class TrainInitTests: XCTestCase {
                     contains: "continues on the same dataset only")
     }
 
-    private func assertError(_ body: @autoclosure () throws -> Void, contains text: String, line: UInt = #line) {
+    private func assertError<T>(_ body: @autoclosure () throws -> T, contains text: String, line: UInt = #line) {
         do {
-            try body()
+            _ = try body()
             XCTFail("no error", line: line)
         } catch {
             XCTAssertTrue("\(error)".contains(text), "\(error)", line: line)

@@ -64,6 +64,12 @@ public final class TinyUNet: ParameterOwner {
         return p + normOut.parameters + convOut.parameters + (textPool?.parameters ?? [])
     }
 
+    /// Name prefixes of the down and up transformers at `levels` (0 = the finest).
+    func transformerNames(levels: [Int]) -> [String] {
+        let last = config.channels.count - 1
+        return levels.flatMap { ["down_blocks.\($0).attentions.0", "up_blocks.\(last - $0).attentions.0"] }
+    }
+
     private var skipChannels: [Int] = []
 
     /// x [B, 3, S, S], timesteps [B], context [B, L, D] → [B, 3, S, S]

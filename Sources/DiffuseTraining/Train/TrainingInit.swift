@@ -8,11 +8,17 @@ import Foundation
 // starts from them keeps the record honest: the earlier training time is carried into the new total, and
 // the file it started from is named in the metadata. The training data must be the same dataset (same
 // manifest hash), because a model's metadata describes one dataset.
+// The run may add transformers at levels where the source has none (a widened `model.attention`): those
+// blocks start fresh with a zero `proj_out`, so each is the identity (the block is residual) and the new
+// model computes exactly what the source did until training moves them — the ControlNet "zero
+// convolution" idea. It tests a layout change from a trained model instead of from scratch.
 extension TrainingCheckpoint {
     public static let initialisedFromKey = "diffuse.initialised_from"
 
     struct InitRecord: Codable {
         var file: String, sha256: String, steps: Int?, trainingSeconds: Double?
+        /// Transformers this run added (name prefixes), absent when it added none.
+        var added: [String]?
     }
 
     /// The model's stored training config (to run with when no --config is given).
@@ -20,13 +26,16 @@ extension TrainingCheckpoint {
         try BuiltinModel(contentsOf: url).config
     }
 
-    /// Replaces the new run's weights (and its EMA) by those of `url`.
-    public static func initialise(_ trainer: Trainer, from url: URL) throws {
+    /// Replaces the new run's weights (and its EMA) by those of `url`. Returns the name prefixes of the
+    /// transformers the run adds (empty when the model sections are equal).
+    @discardableResult
+    public static func initialise(_ trainer: Trainer, from url: URL) throws -> [String] {
         precondition(trainer.step == 0, "initialise: only a new run")
         let source = try BuiltinModel(contentsOf: url)
-        guard source.config.model == trainer.config.model else {
+        guard let addedLevels = addedAttentionLevels(from: source.config.model, to: trainer.config.model) else {
             throw TrainingError("\(url.path): its model section (architecture, vocabulary) differs from this run's; "
-                + "omit --config to train with the model's own settings, or use the same model section")
+                + "omit --config to train with the model's own settings, or use the same model section "
+                + "(model.attention may add levels)")
         }
         let ours = trainer.extraMetadata[ProvenanceKey.manifestSHA256]
         let theirs = source.metadata[ProvenanceKey.manifestSHA256]
@@ -34,7 +43,13 @@ extension TrainingCheckpoint {
             throw TrainingError("\(url.path): was trained on dataset manifest \(theirs ?? "unknown"), this run's data is "
                 + "\(ours ?? "unknown"); --init continues on the same dataset only (a model records one dataset)")
         }
-        let values = Dictionary(uniqueKeysWithValues: source.model.parameters.map { ($0.name, $0.value) })
+        var values = Dictionary(uniqueKeysWithValues: source.model.parameters.map { ($0.name, $0.value) })
+        let added = trainer.model.unet.transformerNames(levels: addedLevels)
+        for p in trainer.model.parameters where values[p.name] == nil {
+            guard let block = added.first(where: { p.name.hasPrefix($0 + ".") }) else { continue }
+            let zeroed = p.name == block + ".proj_out.weight" || p.name == block + ".proj_out.bias"
+            values[p.name] = zeroed ? Tensor(zeros: p.value.shape) : p.value
+        }
         try trainer.model.load(values)
         trainer.ema = EMA(trainer.model.parameters, maxDecay: trainer.config.emaDecay)
         var steps = source.metadata["diffuse.training_steps"].flatMap { Int($0) }
@@ -44,9 +59,20 @@ extension TrainingCheckpoint {
         }
         trainer.trainingSeconds = seconds ?? 0
         let record = InitRecord(file: url.lastPathComponent, sha256: try sha256Hex(ofFileAt: url), steps: steps,
-                                trainingSeconds: seconds)
+                                trainingSeconds: seconds, added: added.isEmpty ? nil : added)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         trainer.extraMetadata[initialisedFromKey] = String(decoding: try encoder.encode(record), as: UTF8.self)
+        return added
+    }
+
+    /// The levels where `to` adds a transformer to `from`; nil when the sections differ in anything else or
+    /// `to` drops one.
+    static func addedAttentionLevels(from: ModelConfig, to: ModelConfig) -> [Int]? {
+        var widened = from
+        widened.attention = to.attention
+        guard widened == to, from.attention.count == to.attention.count,
+              zip(from.attention, to.attention).allSatisfy({ !$0 || $1 }) else { return nil }
+        return to.attention.indices.filter { to.attention[$0] && !from.attention[$0] }
     }
 }
