@@ -30,9 +30,7 @@ extension Im2colSource {
                 }
                 let src = plane + iy * w + ix0
                 for q in 0..<lo { d[q] = 0 }
-                var q = lo
-                while q + 8 <= hi { storeVec(d + q, loadVec(src + q)); q += 8 }
-                while q < hi { d[q] = src[q]; q += 1 }
+                copyFloats(d + lo, src + lo, hi - lo)
                 for q in hi..<wo { d[q] = 0 }
             }
             kx += 1

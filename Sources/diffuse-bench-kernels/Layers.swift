@@ -216,3 +216,29 @@ func exhaustiveSoftmaxExpCheck() -> (worst: Int, over: Int) {
     }
     return (worst, over)
 }
+
+/// `--train-convs`: the built-in model's 3×3 convolutions as training meets them (batch 16, f32 weights):
+/// forward, input gradient (a forward convolution with the channel counts swapped) and weight gradient.
+/// The shapes are the slowest rows of `diffuse bench --train 12 --train-config docs/builtin-train-config-v10.json`.
+func runTrainConvBenchmarks() {
+    let n = 16
+    for (c, o, hw) in [(256, 256, 4), (512, 256, 4), (256, 128, 8), (128, 128, 8), (128, 64, 16), (64, 64, 16),
+                       (64, 32, 32), (32, 32, 32)] {
+        let label = "\(c)→\(o) 3×3 @\(hw)² ×\(n)"
+        guard selected(label) else { continue }
+        let flops = 2 * Double(n * o * hw * hw * c * 9)
+        let x = Tensor(shape: [n, c, hw, hw], data: values(n * c * hw * hw, seed: 5))
+        let w = Weight(Tensor(shape: [o, c, 3, 3], data: values(o * c * 9, seed: 6)))
+        let wt = Weight(Tensor(shape: [c, o, 3, 3], data: values(o * c * 9, seed: 8)))
+        let b = Weight(Tensor(shape: [o], data: values(o, seed: 7)))
+        let dy = Tensor(shape: [n, o, hw, hw], data: values(n * o * hw * hw, seed: 9))
+        let dw = UnsafeMutablePointer<Float>.allocate(capacity: o * c * 9)
+        dw.initialize(repeating: 0, count: o * c * 9)
+        defer { dw.deallocate() }
+        report("fwd " + label, flops: flops, seconds: bestTime { _ = conv2d(x, w, b, stride: 1, padding: 1) }, blas: [])
+        report("dx  " + label, flops: flops, seconds: bestTime { _ = conv2d(dy, wt, nil, stride: 1, padding: 1) }, blas: [])
+        report("dW  " + label, flops: flops, seconds: bestTime {
+            conv2dWeightGradient(x: x, dy: dy, kh: 3, kw: 3, stride: 1, padding: 1, dw: dw)
+        }, blas: [])
+    }
+}

@@ -59,13 +59,26 @@ public final class Conv2dLayer: ParameterOwner {
     /// x [N, C, H, W] → [N, O, Ho, Wo]
     public func forward(_ x: Tensor) -> Tensor {
         input = x
-        return TrainProfile.time(.convForward) {
+        return TrainProfile.time(.convForward, label: profileLabel("fwd"), flops: forwardFlops) {
             DiffuseCore.conv2d(x, weight.weight, bias.weight, stride: stride, padding: padding)
         }
     }
 
+    /// "conv fwd 64→32 3×3/1 @32×32 ×16" for the training benchmark's per-shape rows.
+    private func profileLabel(_ pass: String) -> String {
+        let w = weight.value.shape, x = input.shape
+        return "conv \(pass) \(w[1])→\(w[0]) \(w[2])×\(w[3])/\(stride) @\(x[2])×\(x[3]) ×\(x[0])"
+    }
+
+    /// 2 · N · O · Ho · Wo · C · kh · kw for the last input.
+    private var forwardFlops: Double {
+        let w = weight.value.shape, x = input.shape
+        let ho = (x[2] + 2 * padding - w[2]) / stride + 1, wo = (x[3] + 2 * padding - w[3]) / stride + 1
+        return 2 * Double(x[0] * w[0] * ho * wo * w[1] * w[2] * w[3])
+    }
+
     public func backward(_ dy: Tensor) -> Tensor {
-        TrainProfile.time(.convBackward) {
+        TrainProfile.time(.convBackward, label: profileLabel("bwd"), flops: 2 * forwardFlops) {
             bias.grad.withUnsafeMutable { db in
                 conv2dBackward(x: input, w: weight.value, dy: dy, stride: stride, padding: padding,
                                dw: &weight.grad, db: db.baseAddress!)
@@ -75,7 +88,7 @@ public final class Conv2dLayer: ParameterOwner {
 
     /// `backward` for a layer whose input is data: parameter gradients only, the input gradient is skipped.
     public func backwardParameters(_ dy: Tensor) {
-        TrainProfile.time(.convBackward) {
+        TrainProfile.time(.convBackward, label: profileLabel("bwd dW"), flops: forwardFlops) {
             bias.grad.withUnsafeMutable { db in
                 conv2dParameterGradients(x: input, dy: dy, kh: weight.value.shape[2], kw: weight.value.shape[3],
                                          stride: stride, padding: padding, dw: &weight.grad, db: db.baseAddress!)

@@ -33,7 +33,32 @@ public enum TrainProfile {
     nonisolated(unsafe) public static var enabled = false
     nonisolated(unsafe) private static var seconds = [Double](repeating: 0, count: Kind.allCases.count)
 
-    public static func reset() { seconds = [Double](repeating: 0, count: Kind.allCases.count) }
+    /// Per convolution shape: seconds and floating-point operations (multiply and add counted apart).
+    nonisolated(unsafe) private static var shapes: [String: (seconds: Double, flops: Double)] = [:]
+
+    public static func reset() {
+        seconds = [Double](repeating: 0, count: Kind.allCases.count)
+        shapes = [:]
+    }
+
+    /// Seconds and FLOPs per labelled shape since the last reset, slowest first.
+    public static var shapeTotals: [(label: String, seconds: Double, flops: Double)] {
+        shapes.map { ($0.key, $0.value.seconds, $0.value.flops) }.sorted { $0.seconds > $1.seconds }
+    }
+
+    /// `time(kind, body)` that also adds the call to the row `label()` with `flops()` operations.
+    @inline(__always)
+    static func time<T>(_ kind: Kind, label: @autoclosure () -> String, flops: @autoclosure () -> Double,
+                        _ body: () -> T) -> T {
+        if !enabled { return body() }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let r = body()
+        let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+        seconds[kind.rawValue] += dt
+        let key = label(), old = shapes[key] ?? (0, 0)
+        shapes[key] = (old.seconds + dt, old.flops + flops())
+        return r
+    }
 
     /// Seconds spent in each kind since the last reset.
     public static var totals: [(Kind, Double)] { Kind.allCases.map { ($0, seconds[$0.rawValue]) } }

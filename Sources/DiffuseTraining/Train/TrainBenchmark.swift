@@ -28,6 +28,8 @@ public enum TrainBenchmark {
         /// Wall time per layer kind, data + loss and optimiser over the timed steps (the rest is elementwise
         /// plumbing between layers: adds, concatenations, reshapes, gradient accumulation).
         public var kinds: [(TrainProfile.Kind, Double)]
+        /// Convolutions by shape (profiled pass, scaled like `kinds`): seconds and FLOPs over the timed steps.
+        public var shapes: [(label: String, seconds: Double, flops: Double)] = []
         public var samplesPerSecond: Double { Double(steps * batchSize) / seconds }
 
         public var lines: [String] {
@@ -38,6 +40,11 @@ public enum TrainBenchmark {
                 out.append(row(k.name, s))
             }
             out.append(row("other", seconds - known))
+            if !shapes.isEmpty { out.append("  convolutions by shape (GFLOP/s while running):") }
+            for s in shapes.prefix(16) {
+                out.append("    " + s.label.padding(toLength: 34, withPad: " ", startingAt: 0)
+                    + String(format: "%7.1f ms/step  %6.1f GFLOP/s", s.seconds / Double(steps) * 1000, s.flops / s.seconds * 1e-9))
+            }
             return out
         }
 
@@ -59,6 +66,7 @@ public enum TrainBenchmark {
         for _ in 0..<steps { trainer.trainStep(data) }
         let seconds = Date().timeIntervalSince(t0)
         var kinds: [(TrainProfile.Kind, Double)] = []
+        var shapes: [(label: String, seconds: Double, flops: Double)] = []
         if breakdown {
             TrainProfile.reset()
             TrainProfile.enabled = true
@@ -68,8 +76,11 @@ public enum TrainBenchmark {
             TrainProfile.enabled = false
             // Scaled to the headline run's length so the shares add up against it.
             kinds = TrainProfile.totals.map { ($0.0, $0.1 * seconds / profiled) }
+            shapes = TrainProfile.shapeTotals.map { ($0.label, $0.seconds * seconds / profiled, $0.flops) }
         }
-        return Report(steps: steps, batchSize: config.batchSize * config.gradientAccumulation,
-                      parameters: trainer.model.parameterCount, threads: Parallel.threads, seconds: seconds, kinds: kinds)
+        var report = Report(steps: steps, batchSize: config.batchSize * config.gradientAccumulation,
+                            parameters: trainer.model.parameterCount, threads: Parallel.threads, seconds: seconds, kinds: kinds)
+        report.shapes = shapes
+        return report
     }
 }
