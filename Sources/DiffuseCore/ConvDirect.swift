@@ -1,4 +1,5 @@
 import DiffuseKernelsAVX512
+import Foundation
 
 // Stride-1 convolution GEMM that reads the image in place instead of packing it (AVX-512 tile only).
 //
@@ -14,14 +15,45 @@ import DiffuseKernelsAVX512
 /// Whether `conv2dDirect` handles this convolution: stride 1, AVX-512 tile, output rows a whole number of
 /// tiles wide (so no panel straddles two rows), offsets within Int32.
 func conv2dDirectApplies(stride: Int, wo: Int, c: Int, h: Int, w: Int, tile: GemmTile) -> Bool {
-    tile == .avx512 && stride == 1 && wo % tile.nr == 0 && c * h * w < Int(Int32.max)
+    tile == .avx512 && stride == 1 && wo % tile.nr == 0 && c * (h + 2) * (w + 2) < Int(Int32.max)
 }
+
+/// Whether `conv2dDirect` first copies the input into a zero-bordered buffer: when every panel would touch
+/// the border (output rows one or two panels wide: the 32×32 level of the built-in model, 64×64 latents),
+/// so that the in-place path would pack everything. The copy is one pass over x; packing, with few output
+/// channels to share each packed panel (32 at the built-in model's top level), cost half as much as the
+/// micro-kernel there.
+@inline(__always)
+func directPadsInput(wo: Int, pad: Int, tile: Int) -> Bool { pad > 0 && wo <= 2 * tile && directPaddingEnabled }
+
+/// `DIFFUSE_NO_DIRECT_PADDING=1` packs border panels as before (results are identical; for timing both).
+let directPaddingEnabled = ProcessInfo.processInfo.environment["DIFFUSE_NO_DIRECT_PADDING"] != "1"
 
 /// y[img, o, pixel] (+)= Σ_k w[o, k] · im2col(x[img])[pixel, k] for every image, one GEMM with columns image
 /// by image. x: [n, c, h, w], y: [n, o, ho, wo].
 func conv2dDirect(x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, kh: Int, kw: Int, pad: Int,
                   weight: WeightSource, o: Int, ho: Int, wo: Int, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
     let tile = GemmTile.avx512, tc = tile.nr
+    if directPadsInput(wo: wo, pad: pad, tile: tc) {
+        let (hp, wp) = (h + 2 * pad, w + 2 * pad)
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: n * c * hp * wp)   // [n, c, hp, wp]
+        defer { padded.deallocate() }
+        Parallel.forRange(n * c, minChunk: max(1, 16384 / (hp * wp))) { planes in
+            for plane in planes {
+                let d = padded + plane * hp * wp, s = x + plane * h * w
+                zeroFloats(d, pad * wp)
+                for iy in 0..<h {
+                    let row = d + (iy + pad) * wp
+                    for q in 0..<pad { row[q] = 0; row[pad + w + q] = 0 }
+                    copyFloats(row + pad, s + iy * w, w)
+                }
+                zeroFloats(d + (pad + h) * wp, pad * wp)
+            }
+        }
+        conv2dDirect(x: padded, n: n, c: c, h: hp, w: wp, kh: kh, kw: kw, pad: 0, weight: weight, o: o, ho: ho, wo: wo,
+                     y: y, accumulate: accumulate)
+        return
+    }
     let k = c * kh * kw, p = ho * wo
     var offsets = [Int32](repeating: 0, count: k)
     for ch in 0..<c { for ky in 0..<kh { for kx in 0..<kw {
