@@ -25,11 +25,21 @@ public final class LinearLayer: ParameterOwner {
     /// x [..., K] → [..., N]
     public func forward(_ x: Tensor) -> Tensor {
         input = x
-        return TrainProfile.time(.linearForward) { DiffuseCore.linear(x, weight.weight, bias?.weight) }
+        return TrainProfile.time(.linearForward, label: profileLabel("fwd"), flops: forwardFlops) {
+            DiffuseCore.linear(x, weight.weight, bias?.weight)
+        }
     }
 
+    /// "linear fwd 64→32 ×16384" (rows = every leading axis) for the training benchmark's per-shape rows.
+    private func profileLabel(_ pass: String) -> String {
+        "linear \(pass) \(weight.value.shape[1])→\(weight.value.shape[0]) ×\(input.count / max(weight.value.shape[1], 1))"
+    }
+
+    /// 2 · rows · K · N for the last input.
+    private var forwardFlops: Double { 2 * Double(input.count) * Double(weight.value.shape[0]) }
+
     public func backward(_ dy: Tensor) -> Tensor {
-        TrainProfile.time(.linearBackward) {
+        TrainProfile.time(.linearBackward, label: profileLabel("bwd"), flops: 2 * forwardFlops) {
             if let bias {
                 return bias.grad.withUnsafeMutable { db in
                     linearBackward(x: input, w: weight.value, dy: dy, dw: &weight.grad, db: db.baseAddress!)

@@ -28,7 +28,7 @@ public enum TrainBenchmark {
         /// Wall time per layer kind, data + loss and optimiser over the timed steps (the rest is elementwise
         /// plumbing between layers: adds, concatenations, reshapes, gradient accumulation).
         public var kinds: [(TrainProfile.Kind, Double)]
-        /// Convolutions by shape (profiled pass, scaled like `kinds`): seconds and FLOPs over the timed steps.
+        /// Convolutions and linear layers by shape (profiled pass, scaled like `kinds`): seconds and FLOPs over the timed steps.
         public var shapes: [(label: String, seconds: Double, flops: Double)] = []
         public var samplesPerSecond: Double { Double(steps * batchSize) / seconds }
 
@@ -40,8 +40,8 @@ public enum TrainBenchmark {
                 out.append(row(k.name, s))
             }
             out.append(row("other", seconds - known))
-            if !shapes.isEmpty { out.append("  convolutions by shape (GFLOP/s while running):") }
-            for s in shapes.prefix(16) {
+            if !shapes.isEmpty { out.append("  convolutions and linear layers by shape (GFLOP/s while running):") }
+            for s in shapes.prefix(24) {
                 out.append("    " + s.label.padding(toLength: 34, withPad: " ", startingAt: 0)
                     + String(format: "%7.1f ms/step  %6.1f GFLOP/s", s.seconds / Double(steps) * 1000, s.flops / s.seconds * 1e-9))
             }
