@@ -1,3 +1,4 @@
+import DiffuseCore
 import DiffuseModels
 import Foundation
 import XCTest
@@ -51,6 +52,33 @@ final class TrainLoopTests: XCTestCase {
         }
         XCTAssertEqual(straight.losses, resumed.losses)
         XCTAssertEqual(straight.rng, resumed.rng)
+    }
+
+    /// Two threads train two copies on halves of the batch (DataParallel.swift); three threads split a batch
+    /// of 8 as 3 + 3 + 2. The gradients (Adam's first moment after one step, (1 − β1)·g) and the loss must
+    /// equal one thread's whole-batch ones up to float32 summation order: 1e-4 of the largest |m| (the
+    /// layer-split path agrees with itself across thread counts to the same order).
+    func testDataParallelStepMatchesOneThread() throws {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        func oneStep(threads: Int) throws -> Trainer {
+            Parallel.threads = threads
+            let t = try Trainer(config: tinyTrainConfig(steps: 1), dataset: data)
+            t.trainStep(data)
+            return t
+        }
+        let single = try oneStep(threads: 1)
+        for threads in [2, 3] {
+            let parallel = try oneStep(threads: threads)
+            XCTAssertEqual(parallel.replicas.count, threads - 1)
+            XCTAssertEqual(parallel.losses[0], single.losses[0], accuracy: 1e-5 * single.losses[0])
+            let scaleM = single.optimizer.m.values.flatMap { $0 }.map(abs).max()!
+            for p in single.model.parameters {
+                let a = single.optimizer.m[p.name]!, b = parallel.optimizer.m[p.name]!
+                let worst = zip(a, b).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(worst, 1e-4 * scaleM, "\(p.name), \(threads) threads")
+            }
+        }
     }
 
     func testCheckpointKeepsConfigAndRefusesOtherArchitectures() throws {

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Wall time per layer kind, collected only while `enabled` (the training benchmark turns it on): the
 /// layers run one after another on the calling thread, so a plain accumulator is enough. Off, each
@@ -31,6 +32,11 @@ public enum TrainProfile {
     }
 
     nonisolated(unsafe) public static var enabled = false
+    /// Off on the threads of data-parallel copies other than the first (their layers overlap the first's in
+    /// time; the first copy's times stand for the step).
+    private static let skipThisThread = ThreadLocalFlag()
+
+    static func recordOnThisThread(_ on: Bool) { skipThisThread.value = !on }
     nonisolated(unsafe) private static var seconds = [Double](repeating: 0, count: Kind.allCases.count)
 
     /// Per convolution shape: seconds and floating-point operations (multiply and add counted apart).
@@ -50,7 +56,7 @@ public enum TrainProfile {
     @inline(__always)
     static func time<T>(_ kind: Kind, label: @autoclosure () -> String, flops: @autoclosure () -> Double,
                         _ body: () -> T) -> T {
-        if !enabled { return body() }
+        if !enabled || skipThisThread.value { return body() }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let r = body()
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
@@ -65,10 +71,22 @@ public enum TrainProfile {
 
     @inline(__always)
     static func time<T>(_ kind: Kind, _ body: () -> T) -> T {
-        if !enabled { return body() }
+        if !enabled || skipThisThread.value { return body() }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let r = body()
         seconds[kind.rawValue] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         return r
+    }
+}
+
+/// A Bool per thread (pthread key), false until set.
+final class ThreadLocalFlag: @unchecked Sendable {
+    private var key = pthread_key_t()
+
+    init() { pthread_key_create(&key, nil) }
+
+    var value: Bool {
+        get { pthread_getspecific(key) != nil }
+        set { pthread_setspecific(key, newValue ? UnsafeRawPointer(bitPattern: 1) : nil) }
     }
 }

@@ -40,6 +40,8 @@ public final class Trainer {
     public internal(set) var trainingSeconds = 0.0
     /// Extra metadata carried into every checkpoint (e.g. dataset provenance).
     public var extraMetadata: [String: String] = [:]
+    /// Model copies for data parallelism (DataParallel.swift), made on first use.
+    var replicas: [TextToImageModel] = []
 
     /// A new run. An empty `config.model.vocabulary` is filled from the dataset's captions.
     public init(config: TrainConfig, dataset: TrainingDataset) throws {
@@ -80,7 +82,8 @@ public final class Trainer {
     @discardableResult
     public func trainStep(_ dataset: TrainingDataset) -> Float {
         let params = model.parameters
-        TrainProfile.time(.optimizer) { zeroGradients(params) }
+        let models = [model] + dataParallelReplicas()
+        TrainProfile.time(.optimizer) { zeroGradients(params) }   // the copies' grads are zeroed as they are added
         let micro = config.gradientAccumulation
         var total: Float = 0
         for _ in 0..<micro {
@@ -93,12 +96,18 @@ public final class Trainer {
                 let noise = rng.normals(x0.shape)
                 return (captions, timesteps, schedule.noised(x0, noise: noise, timesteps: timesteps, prediction: config.prediction))
             }
-            let out = model.forward(batch.noisy, timesteps: timesteps.map(Float.init), captions: captions)
-            var (loss, grad) = TrainProfile.time(.data) { mseLoss(out, batch.target) }
-            if micro > 1 { grad = scale(grad, 1 / Float(micro)) }
-            model.backward(grad)
-            total += loss
+            if models.count == 1 {
+                let out = model.forward(batch.noisy, timesteps: timesteps.map(Float.init), captions: captions)
+                var (loss, grad) = TrainProfile.time(.data) { mseLoss(out, batch.target) }
+                if micro > 1 { grad = scale(grad, 1 / Float(micro)) }
+                model.backward(grad)
+                total += loss
+            } else {
+                total += dataParallelPass(models, captions: captions, timesteps: timesteps, noisy: batch.noisy,
+                                          target: batch.target, micro: micro)
+            }
         }
+        if models.count > 1 { reduceGradients(models) }
         // Clipping, AdamW and the EMA in one pass over the weights (the same arithmetic as clipGradNorm,
         // optimizer.update and ema.update one after another; the clipped gradients are not stored back).
         TrainProfile.time(.optimizer) {
