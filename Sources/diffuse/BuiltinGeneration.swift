@@ -28,12 +28,16 @@ enum BuiltinGeneration {
         }
         let name = url.deletingPathExtension().lastPathComponent
         let hash = try a1111ModelHash(ofFileAt: url)
+        let initImage = try options.initImagePath.map { try GenerationOptions.readInitImage($0).normalizedTensor() }
+        let strength = Float(options.effectiveStrength ?? GenerationOptions.defaultStrength)
+        let stepCount = initImage == nil ? options.steps : model.img2imgTimesteps(steps: options.steps, strength: strength).count
         for (index, seed) in options.seeds.enumerated() {
             let start = Date()
             let image = model.generate(prompt: options.prompt, seed: seed, steps: options.steps,
-                                       guidance: Float(options.cfgScale), eta: Float(options.eta)) { step in
+                                       guidance: Float(options.cfgScale), eta: Float(options.eta),
+                                       initImage: initImage, strength: strength) { step in
                 progress(GenerationProgress(image: index + 1, imageCount: options.seeds.count, step: step,
-                                            stepCount: options.steps,
+                                            stepCount: stepCount,
                                             secondsPerStep: Date().timeIntervalSince(start) / Double(step)))
             }
             // [1, 3, S, S] in [-1, 1] → [S, S, 3] in [0, 1]
@@ -45,8 +49,8 @@ enum BuiltinGeneration {
         }
     }
 
-    /// The built-in model draws one size with one sampler, has no image-to-image mode, no negative prompt and
-    /// no CLIP.
+    /// The built-in model draws one size with one sampler, has no negative prompt and no CLIP; an init image
+    /// must be that size (no resampling, as for Stable Diffusion).
     static func check(_ o: GenerationOptions, side: Int, maxTokens: Int) throws {
         if (o.width.map { $0 != side } ?? false) || (o.height.map { $0 != side } ?? false) {
             throw GenerationError("this model draws \(side)x\(side) images only; leave out -W/-H or pass \(side)")
@@ -54,8 +58,11 @@ enum BuiltinGeneration {
         if let s = o.sampler, s != "ddim" {
             throw GenerationError("this model samples with DDIM only; leave out --sampler or pass ddim")
         }
-        if o.initImagePath != nil {
-            throw GenerationError("this model has no image-to-image mode; --init-image needs a Stable Diffusion model")
+        if let path = o.initImagePath {
+            let image = try GenerationOptions.readInitImage(path)
+            guard image.width == side && image.height == side else {
+                throw GenerationError("--init-image \(path) is \(image.width)x\(image.height); this model draws \(side)x\(side) images only (resize it to \(side)x\(side))")
+            }
         }
         // Settings it cannot honour are refused, not silently dropped (as the studio refuses them).
         if !o.negativePrompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {

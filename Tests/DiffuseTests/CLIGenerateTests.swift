@@ -140,15 +140,34 @@ extension CLIGenerateTests {
         }
         XCTAssertNotEqual(drawn[0], png.samples)
         XCTAssertEqual(drawn[1], png.samples)
+
+        // Image-to-image: strength 1 on this zero-terminal-SNR model starts from pure noise, so it draws the
+        // text-to-image picture again; a lower strength runs int(steps × strength) steps from the image.
+        let full = t.dir.appendingPathComponent("img2img-full.png")
+        let r1 = try t.run(["generate", "a red cat on a blue background", "-s", "7", "--steps", "4", "--init-image", out.path,
+                            "--strength", "1", "-o", full.path])
+        XCTAssertEqual(r1.status, 0, r1.stderr)
+        XCTAssertEqual(try PNG.read(contentsOf: full).samples, png.samples)
+        let half = t.dir.appendingPathComponent("img2img-half.png")
+        let r2 = try t.run(["generate", "a green star", "-s", "7", "--steps", "4", "--init-image", out.path,
+                            "--strength", "0.5", "-o", half.path])
+        XCTAssertEqual(r2.status, 0, r2.stderr)
+        let halfPNG = try PNG.read(contentsOf: half)
+        XCTAssertNotEqual(halfPNG.samples, png.samples)
+        XCTAssertTrue(try XCTUnwrap(halfPNG.text("parameters")).contains("Denoising strength: 0.5"))
     }
 
     func testBuiltinModelRefusesWhatItCannotDo() throws {
         let t = self
+        let small = t.dir.appendingPathComponent("small.png")
+        try PNG.writeAtomically(try PNG.encode(RasterImage(unitFloats: [Float](repeating: 0.5, count: 32 * 32 * 3),
+                                                           width: 32, height: 32)), to: small, overwrite: true)
         for (args, message) in [(["-W", "32"], "this model draws 64x64 images only"),
                                 (["--sampler", "euler"], "this model samples with DDIM only"),
                                 (["-n", "blue"], "this model has no negative prompt"),
                                 (["--clip-skip", "2"], "this model has its own text encoder"),
-                                (["--chunked-prompts"], "this model reads at most 16 words")] {
+                                (["--chunked-prompts"], "this model reads at most 16 words"),
+                                (["--init-image", small.path], "--init-image \(small.path) is 32x32; this model draws 64x64 images only")] {
             let out = t.dir.appendingPathComponent("x.png")
             let r = try t.run(["generate", "a red circle", "-o", out.path] + args)
             XCTAssertNotEqual(r.status, 0)

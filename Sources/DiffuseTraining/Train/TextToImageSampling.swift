@@ -9,7 +9,9 @@ import Foundation
 /// 4 the guided x̂0 overshoots the clamp, and without re-deriving ε from the clamped x̂0 the overshoot fed
 /// back as a colour cast (a "blue background" turned pink by t = 749). With η > 0 each step but the last adds
 /// seeded noise from the same TrainingRNG after x_T (diffusers draws it from its generator; the formula is
-/// DDIMScheduler's). Leaves out thresholding.
+/// DDIMScheduler's). Image-to-image as StableDiffusionImg2ImgPipeline does it with DDIM (in pixel space: no
+/// VAE): the last int(steps × strength) timesteps of the schedule, starting from add_noise(image, x_T noise,
+/// first timestep). Leaves out thresholding.
 public struct BuiltinModel {
     public let model: TextToImageModel
     public let config: TrainConfig
@@ -62,18 +64,37 @@ public struct BuiltinModel {
 
     /// One image [1, 3, S, S] in [−1, 1] for `prompt`. Noise from TrainingRNG(seed).
     public func generate(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4, eta: Float = 0,
-                         onStep: (Int) -> Void = { _ in }) -> Tensor {
-        sample(prompt: prompt, seed: seed, steps: steps, guidance: guidance, eta: eta, progress: { onStep($0.step) })
+                         initImage: Tensor? = nil, strength: Float = 0.75, onStep: (Int) -> Void = { _ in }) -> Tensor {
+        sample(prompt: prompt, seed: seed, steps: steps, guidance: guidance, eta: eta, initImage: initImage,
+               strength: strength, progress: { onStep($0.step) })
+    }
+
+    /// The timesteps an image-to-image run takes (StableDiffusionImg2ImgPipeline.get_timesteps): the last
+    /// min(int(steps × strength), steps) of the full schedule. Empty when steps × strength < 1.
+    public func img2imgTimesteps(steps: Int, strength: Float) -> [Int] {
+        let all = schedule.ddimTimesteps(steps: steps, spacing: config.timestepSpacing)
+        let kept = min(Int(Float(all.count) * strength), all.count)
+        return Array(all.suffix(kept))
     }
 
     /// `generate` with the state after each step, for live previews; a throwing `progress` stops it
     /// (cancellation). Reading `denoised` costs one pass over the image, nothing is computed when it is not read.
+    /// `initImage` [1, 3, S, S] in [−1, 1] makes it image-to-image (see `img2imgTimesteps`).
     public func sample(prompt: String, seed: UInt64, steps: Int = 25, guidance: Float = 4, eta: Float = 0,
+                       initImage: Tensor? = nil, strength: Float = 0.75,
                        progress: (BuiltinSamplingStep) throws -> Void) rethrows -> Tensor {
         let s = config.model.imageSize
         var rng = TrainingRNG(seed: seed)
         var x = rng.normals([1, 3, s, s])
-        let timesteps = schedule.ddimTimesteps(steps: steps, spacing: config.timestepSpacing)
+        var timesteps = schedule.ddimTimesteps(steps: steps, spacing: config.timestepSpacing)
+        if let initImage {
+            precondition(initImage.shape == x.shape, "init image \(initImage.shape), model draws \(x.shape)")
+            timesteps = img2imgTimesteps(steps: steps, strength: strength)
+            guard let first = timesteps.first else { return initImage }
+            // DDPMScheduler/DDIMScheduler.add_noise: √ᾱ_t · x0 + √(1 − ᾱ_t) · noise
+            let a = schedule.alphasCumprod[first], sa = a.squareRoot(), s1 = (1 - a).squareRoot()
+            x = zipMap(initImage, x) { x0, z in sa * x0 + s1 * z }
+        }
         let ids = [model.tokenizer.encode(""), model.tokenizer.encode(prompt)]
         for (i, t) in timesteps.enumerated() {
             let out = model.forward(concat([x, x], axis: 0), timesteps: [Float(t), Float(t)], ids: ids)
