@@ -98,8 +98,18 @@ extension JobParameters {
         o.height = height
         o.clipSkip = clipSkip
         o.strength = strength
-        // validate() reads the init image from a file, as the CLI does: hand it the upload in a temporary one.
-        var image: RasterImage?
+        let image = try validatedInitImage(&o)
+        if let image { (o.width, o.height) = (image.width, image.height) }
+        try checkPixels(o, limits: limits)
+        return JobSpec(options: o, model: model, initImage: image,
+                       previewEvery: previewEvery ?? max(1, o.steps / 10), parameters: self, previewDecoder: decoder)
+    }
+
+    /// Validates `o` with the uploaded init_image (if any) and returns that image. validate() reads the init
+    /// image from a file, as the CLI does: it gets the upload in a temporary one, whose path never reaches a
+    /// message; afterwards `o.initImagePath` is a marker (the runner uses the returned image; the options keep
+    /// it for effectiveStrength and the infotext).
+    func validatedInitImage(_ o: inout GenerationOptions) throws -> RasterImage? {
         var tmp: URL?
         defer { if let tmp { try? FileManager.default.removeItem(at: tmp) } }
         if let initImage {
@@ -110,18 +120,15 @@ extension JobParameters {
             tmp = url
             o.initImagePath = url.path
         }
+        var image: RasterImage?
         do {
             try o.validate()
             if let path = o.initImagePath { image = try GenerationOptions.readInitImage(path) }
         } catch let e as GenerationError {
             throw Self.fieldError(e.description.replacingOccurrences(of: tmp?.path ?? "\u{0}", with: "").replacingOccurrences(of: "  ", with: " "))
         }
-        // A marker, not a path: the runner uses `initImage`; the options keep it for effectiveStrength / infotext.
         if image != nil { o.initImagePath = "init_image" }
-        if let image { (o.width, o.height) = (image.width, image.height) }
-        try checkPixels(o, limits: limits)
-        return JobSpec(options: o, model: model, initImage: image,
-                       previewEvery: previewEvery ?? max(1, o.steps / 10), parameters: self, previewDecoder: decoder)
+        return image
     }
 
     /// The options every model shares (prompt, steps, cfg, seed, batch), seed resolved.

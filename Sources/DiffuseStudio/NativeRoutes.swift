@@ -99,7 +99,7 @@ extension Studio {
                         o["default_steps"] = BuiltinModel.defaultSteps
                         o["default_cfg_scale"] = Double(BuiltinModel.defaultGuidance)
                         o["default_eta"] = Double(BuiltinModel.defaultEta)
-                        o["img2img"] = false
+                        o["img2img"] = true   // init images of the model's size only
                         o["negative_prompt"] = false
                     } else {
                         o["default_steps"] = JobParameters.defaultSteps

@@ -1,6 +1,6 @@
 // Jobs for pixel-space models written by `diffuse train` (the built-in shapes model included): a different
-// pipeline than Stable Diffusion, with DDIM only (η = 0), one image size, no negative prompt and no
-// image-to-image. Requests for what such a model cannot do are refused with a 400 naming the field, rather
+// pipeline than Stable Diffusion, with DDIM only, one image size (init images too) and no negative
+// prompt. Requests for what such a model cannot do are refused with a 400 naming the field, rather
 // than silently ignored; the run streams the same step events and previews as Stable Diffusion jobs.
 
 import Diffuse
@@ -16,10 +16,6 @@ extension JobParameters {
         func refuse(_ field: String, _ message: String) -> StudioError {
             StudioError(.badRequest, "model '\(name)' \(message)", param: field)
         }
-        if initImage != nil || strength != nil {
-            throw refuse(initImage != nil ? "init_image" : "strength",
-                         "has no image-to-image mode; init_image and strength need a Stable Diffusion model")
-        }
         for (field, value) in [("width", width), ("height", height)] {
             if let value, value != side {
                 throw refuse(field, "draws \(side)x\(side) images only; leave out width and height or pass \(side) (got \(field) \(value))")
@@ -34,15 +30,19 @@ extension JobParameters {
         if let clipSkip, clipSkip != 1 { throw refuse("clip_skip", "has its own text encoder, not CLIP; leave out clip_skip") }
         var o = try baseOptions(model, steps: BuiltinModel.defaultSteps, cfgScale: Double(BuiltinModel.defaultGuidance),
                                 limits: limits)
-        (o.width, o.height) = (side, side)
         o.eta = eta ?? Double(BuiltinModel.defaultEta)
-        do { try o.validate() } catch let e as GenerationError { throw Self.fieldError(e.description) }
+        o.strength = strength
+        let image = try validatedInitImage(&o)
+        if let image, image.width != side || image.height != side {
+            throw refuse("init_image", "draws \(side)x\(side) images only; init_image is \(image.width)x\(image.height)")
+        }
+        (o.width, o.height) = (side, side)
         // DDIM's timesteps are a subset of the training ones: more steps than those would repeat none.
         guard o.steps <= m.schedule.count else {
             throw refuse("steps", "was trained with \(m.schedule.count) timesteps; steps must be at most \(m.schedule.count) (got \(o.steps))")
         }
         try checkPixels(o, limits: limits)
-        var spec = JobSpec(options: o, model: model, initImage: nil, previewEvery: previewEvery ?? max(1, o.steps / 10),
+        var spec = JobSpec(options: o, model: model, initImage: image, previewEvery: previewEvery ?? max(1, o.steps / 10),
                            parameters: self)
         let unknown = m.model.tokenizer.unknownWords(in: prompt)
         if !unknown.isEmpty {
@@ -63,12 +63,15 @@ extension JobRunner {
     func generateTrained(_ job: Job, model: BuiltinModel, hash: String, started: Date) throws {
         let o = job.spec.options
         let side = model.config.model.imageSize
+        let initImage = job.spec.initImage?.normalizedTensor()   // [1, 3, S, S] in [−1, 1]
+        let strength = Float(o.effectiveStrength ?? GenerationOptions.defaultStrength)
         for (index, seed) in o.seeds.enumerated() {
             if job.isCancelled { throw PipelineError.cancelled }
             let imageStart = Date()
             job.update { $0.image = index + 1; $0.step = 0 }
             let generated = try Self.skippable(job) { try model.sample(prompt: o.prompt, seed: seed, steps: o.steps,
-                                                                       guidance: Float(o.cfgScale), eta: Float(o.eta)) { p in
+                                                                       guidance: Float(o.cfgScale), eta: Float(o.eta),
+                                                                       initImage: initImage, strength: strength) { p in
                 try Self.checkStop(job)
                 let preview = job.spec.previewEvery > 0 && (p.step % job.spec.previewEvery == 0 || p.step == p.total)
                 publishStep(job, step: p.step, total: p.total, index: index, started: started,

@@ -109,6 +109,36 @@ final class BuiltinModelTests: XCTestCase {
         }
     }
 
+    /// init_image + strength: int(steps × strength) DDIM steps from the noised image, the same pixels as
+    /// `BuiltinModel.generate(initImage:strength:)` called directly, and the strength in the infotext.
+    func testImageToImage() async throws {
+        let t = try TestStudio(defaultModel: nil)
+        defer { t.shutdown() }
+        var pixels = [UInt8](repeating: 200, count: 64 * 64 * 3)
+        for y in 20..<44 { for x in 20..<44 { pixels[(y * 64 + x) * 3 + 1] = 30 } }   // a magenta square on white
+        let initImage = RasterImage(width: 64, height: 64, channels: 3, pixels: pixels)
+        try await t.test { client in
+            let created = try await client.post("/api/jobs", json: ["prompt": "a purple square", "steps": 4, "seed": 2,
+                                                                    "init_image": Data(try PNG.encode(initImage)).base64EncodedString(),
+                                                                    "strength": 0.5])
+            XCTAssertEqual(created.status, .created, created.text)
+            let id = try XCTUnwrap(created.json["id"] as? String)
+            let messages = Self.events(try await client.get("/api/jobs/\(id)/events").text)
+            let steps = messages.filter { $0["type"] as? String == "step" }
+            XCTAssertEqual(steps.compactMap { $0["total"] as? Int }.last, 2)
+            let done = try XCTUnwrap(messages.last)
+            XCTAssertEqual(done["status"] as? String, "succeeded", "\(done)")
+            let url = try XCTUnwrap((done["images"] as? [[String: Any]])?.first?["url"] as? String)
+            let png = try PNG.decode(Array(try await client.get(url).body.readableBytesView))
+            XCTAssertEqual(Infotext.parse(try XCTUnwrap(png.text("parameters")))["Denoising strength"], "0.5")
+            let model = try BuiltinModel(contentsOf: try XCTUnwrap(BuiltinModel.bundledURL))
+            let direct = JobRunner.unitImage(model.generate(prompt: "a purple square", seed: 2, steps: 4, guidance: 4,
+                                                            eta: BuiltinModel.defaultEta,
+                                                            initImage: initImage.normalizedTensor(), strength: 0.5))
+            XCTAssertEqual(png.rgb().pixels, RasterImage(unitFloats: direct.data, width: 64, height: 64).pixels)
+        }
+    }
+
     func testUnknownWordsAreReportedAsWarnings() async throws {
         let t = try TestStudio(defaultModel: nil)
         defer { t.shutdown() }
@@ -135,9 +165,10 @@ final class BuiltinModelTests: XCTestCase {
         let t = try TestStudio(defaultModel: nil)
         defer { t.shutdown() }
         try await t.test { client in
-            let png = try PNG.encode(RasterImage(width: 64, height: 64, channels: 3, pixels: [UInt8](repeating: 9, count: 64 * 64 * 3)))
+            let png = try PNG.encode(RasterImage(width: 32, height: 32, channels: 3, pixels: [UInt8](repeating: 9, count: 32 * 32 * 3)))
             let cases: [([String: Any], String, String)] = [
-                (["init_image": Data(png).base64EncodedString()], "init_image", "image-to-image"),
+                (["init_image": Data(png).base64EncodedString()], "init_image", "64x64 images only; init_image is 32x32"),
+                (["strength": 0.5], "strength", "strength needs init_image"),
                 (["width": 128], "width", "64x64"),
                 (["height": 32], "height", "64x64"),
                 (["sampler": "Euler a"], "sampler", "DDIM only"),
