@@ -39,6 +39,17 @@ final class GradModelTests: XCTestCase {
         try checkWholeModelGradients(c)
     }
 
+    /// Extra ResBlocks per level (layersPerBlock) run after the level's first one each way; their backward must
+    /// be wired in the reverse order.
+    func testWholeModelGradientsWithMoreResBlocks() throws {
+        var c = Self.tinyConfig()
+        c.layersPerBlock = [2, 3]
+        let model = try TextToImageModel(config: c, seed: 3)
+        XCTAssertTrue(model.parameters.contains { $0.name == "up_blocks.0.resnets.2.conv2.weight" })
+        XCTAssertTrue(model.parameters.contains { $0.name == "down_blocks.0.resnets.1.conv1.weight" })
+        try checkWholeModelGradients(c)
+    }
+
     func checkWholeModelGradients(_ config: ModelConfig) throws {
         let model = try TextToImageModel(config: config, seed: 3)
         // conv_out starts at zero (which would zero every upstream gradient); give it values for the check.

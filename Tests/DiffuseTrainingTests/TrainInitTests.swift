@@ -36,8 +36,9 @@ final class TrainInitTests: XCTestCase {
         XCTAssertEqual(try TrainingCheckpoint.load(ckpt).extraMetadata[TrainingCheckpoint.initialisedFromKey], record)
     }
 
-    /// A run that adds a transformer level starts as the identity there: the same prediction as the source.
-    func testAddedTransformerStartsAsTheIdentity() throws {
+    /// A run that adds a transformer level and a ResBlock starts as the identity there: the same prediction
+    /// as the source.
+    func testAddedBlocksStartAsTheIdentity() throws {
         let folder = try scratchFolder("init-grow")
         defer { try? FileManager.default.removeItem(at: folder) }
         let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
@@ -47,10 +48,12 @@ final class TrainInitTests: XCTestCase {
         try BuiltinModel.export(first, to: url, dtype: .f32)
         var grown = tinyTrainConfig(steps: 5)
         grown.model.attention = [true, true]
+        grown.model.layersPerBlock = [2, 1]
         grown.model.vocabulary = first.config.model.vocabulary
         let second = try Trainer(config: grown, dataset: data)
         let added = try TrainingCheckpoint.initialise(second, from: url)
-        XCTAssertEqual(added, ["down_blocks.0.attentions.0", "up_blocks.1.attentions.0"])
+        XCTAssertEqual(added, ["down_blocks.0.attentions.0", "up_blocks.1.attentions.0",
+                               "down_blocks.0.resnets.1", "up_blocks.1.resnets.1"])
         let source = try BuiltinModel(contentsOf: url)
         let names = Set(source.model.parameters.map(\.name))
         XCTAssertGreaterThan(second.model.parameters.count, names.count)
@@ -61,13 +64,21 @@ final class TrainInitTests: XCTestCase {
                        source.model.forward(x, timesteps: [999, 400], captions: captions), "identity at the new level")
         XCTAssertTrue(second.extraMetadata[TrainingCheckpoint.initialisedFromKey]!.contains("down_blocks.0.attentions.0"))
         try second.run(data)
-        let outs = second.model.parameters.filter { $0.name == "down_blocks.0.attentions.0.proj_out.weight" }
-        XCTAssertNotEqual(outs.first?.value.data.allSatisfy { $0 == 0 }, true, "training moves the new block")
-        // Dropping a level is not a widening.
+        for name in ["down_blocks.0.attentions.0.proj_out.weight", "up_blocks.1.resnets.1.conv2.weight"] {
+            let p = try XCTUnwrap(second.model.parameters.first { $0.name == name })
+            XCTAssertFalse(p.value.data.allSatisfy { $0 == 0 }, "training moves \(name)")
+        }
+        // Dropping a block is not a widening.
         var narrow = tinyTrainConfig(steps: 1)
         narrow.model.attention = [false, false]
         narrow.model.vocabulary = first.config.model.vocabulary
         assertError(try TrainingCheckpoint.initialise(Trainer(config: narrow, dataset: data), from: url),
+                    contains: "its model section (architecture, vocabulary) differs")
+        let grownURL = folder.appendingPathComponent("grown.safetensors")
+        try BuiltinModel.export(second, to: grownURL, dtype: .f32)
+        var fewer = grown
+        fewer.model.layersPerBlock = [1, 1]
+        assertError(try TrainingCheckpoint.initialise(Trainer(config: fewer, dataset: data), from: grownURL),
                     contains: "its model section (architecture, vocabulary) differs")
     }
 

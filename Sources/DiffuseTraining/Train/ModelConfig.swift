@@ -10,6 +10,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var channels = [32, 64, 128]
     /// Which levels carry a text-conditioned transformer (the lowest resolution level always does in the middle).
     public var attention = [false, true, true]
+    /// ResBlocks per level in each direction (diffusers' layers_per_block, one entry per level); empty: one
+    /// everywhere. Blocks past the first keep the level's channel count.
+    public var layersPerBlock: [Int] = []
     public var groups = 8
     public var heads = 4
     public var textDim = 64
@@ -43,7 +46,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try read(.textDim, &textDim); try read(.textLayers, &textLayers); try read(.textHeads, &textHeads)
         try read(.maxTokens, &maxTokens); try read(.vocabulary, &vocabulary)
         try read(.pooledText, &pooledText); try read(.coordinates, &coordinates)
+        try read(.layersPerBlock, &layersPerBlock)
     }
+
+    /// ResBlocks at `level` in each direction.
+    public func resnets(level: Int) -> Int { layersPerBlock.isEmpty ? 1 : layersPerBlock[level] }
 
     /// What `diffuse info` prints as the architecture.
     public var architectureName: String {
@@ -51,6 +58,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             + "\(textLayers)-layer word-level text transformer (dim \(textDim), \(vocabulary.count) words)"
             + (pooledText ? ", pooled text added to the time embedding" : "")
             + (coordinates ? ", coordinate input planes" : "")
+            + (layersPerBlock.isEmpty ? "" : ", ResBlocks per level \(layersPerBlock)")
     }
 
     /// One line naming the first impossible value, or nil.
@@ -58,6 +66,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if channels.isEmpty { return "model.channels is empty; give at least one level, e.g. [32, 64, 128]" }
         if attention.count != channels.count {
             return "model.attention has \(attention.count) entries but model.channels has \(channels.count); give one per level"
+        }
+        if !layersPerBlock.isEmpty && (layersPerBlock.count != channels.count || layersPerBlock.contains { $0 < 1 || $0 > 8 }) {
+            return "model.layersPerBlock \(layersPerBlock) needs one entry per level (\(channels.count)), each 1…8"
         }
         if patch < 1 || imageSize < 8 { return "model.patch must be ≥ 1 and model.imageSize ≥ 8" }
         let levels = channels.count - 1

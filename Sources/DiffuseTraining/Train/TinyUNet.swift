@@ -1,18 +1,18 @@
 import DiffuseCore
 
 /// The built-in model's denoiser: a conditional UNet on the pixel-unshuffled image.
-///   x [B, 3, S, S] → unshuffle → [B, 3p², S/p, S/p] → conv_in → down levels (ResBlock [+ transformer],
-///   stride-2 conv) → mid (ResBlock, transformer, ResBlock) → up levels (concat skip, ResBlock
-///   [+ transformer], nearest 2× + conv) → GroupNorm, SiLU, conv_out → shuffle → [B, 3, S, S].
+///   x [B, 3, S, S] → unshuffle → [B, 3p², S/p, S/p] → conv_in → down levels (ResBlock(s) [+ transformer],
+///   stride-2 conv) → mid (ResBlock, transformer, ResBlock) → up levels (concat skip, ResBlock(s)
+///   [+ transformer], nearest 2× + conv); `layersPerBlock` adds same-width ResBlocks after each level's first → GroupNorm, SiLU, conv_out → shuffle → [B, 3, S, S].
 /// Time: sinusoidal(t) → Linear → SiLU → Linear (+ Linear(mean of the text tokens) with `pooledText`), fed to
 /// every ResBlock through SiLU + a projection.
 public final class TinyUNet: ParameterOwner {
     let config: ModelConfig
     let time1: LinearLayer, timeAct = SiLULayer(), time2: LinearLayer, embAct = SiLULayer()
     let convIn: Conv2dLayer
-    let downRes: [ResBlock], downAttn: [SpatialTransformer?], downSample: [Conv2dLayer?]
+    let downRes: [ResBlock], downExtra: [[ResBlock]], downAttn: [SpatialTransformer?], downSample: [Conv2dLayer?]
     let mid1: ResBlock, midAttn: SpatialTransformer, mid2: ResBlock
-    let upRes: [ResBlock], upAttn: [SpatialTransformer?], upSample: [Conv2dLayer?]
+    let upRes: [ResBlock], upExtra: [[ResBlock]], upAttn: [SpatialTransformer?], upSample: [Conv2dLayer?]
     let normOut: GroupNormLayer, actOut = SiLULayer(), convOut: Conv2dLayer
     let textPool: LinearLayer?
 
@@ -26,27 +26,35 @@ public final class TinyUNet: ParameterOwner {
             SpatialTransformer(name, channels: ch[i], contextDim: c.textDim, heads: c.heads, groups: c.groups,
                                selfAttention: i == last, rng: &rng)
         }
-        var dr: [ResBlock] = [], da: [SpatialTransformer?] = [], ds: [Conv2dLayer?] = []
+        // Blocks past the first at a level; none (and no random numbers drawn) with the default of one.
+        func extra(_ prefix: String, _ i: Int) -> [ResBlock] {
+            (1..<c.resnets(level: i)).map { j in
+                ResBlock("\(prefix).resnets.\(j)", in: ch[i], out: ch[i], timeDim: t, groups: c.groups, rng: &rng)
+            }
+        }
+        var dr: [ResBlock] = [], dx: [[ResBlock]] = [], da: [SpatialTransformer?] = [], ds: [Conv2dLayer?] = []
         for i in 0...last {
             dr.append(ResBlock("down_blocks.\(i).resnets.0", in: i == 0 ? ch[0] : ch[i - 1], out: ch[i], timeDim: t,
                                groups: c.groups, rng: &rng))
+            dx.append(extra("down_blocks.\(i)", i))
             da.append(c.attention[i] ? attn("down_blocks.\(i).attentions.0", i) : nil)
             ds.append(i < last ? Conv2dLayer("down_blocks.\(i).downsamplers.0.conv", in: ch[i], out: ch[i], kernel: 3,
                                              stride: 2, rng: &rng) : nil)
         }
-        downRes = dr; downAttn = da; downSample = ds
+        downRes = dr; downExtra = dx; downAttn = da; downSample = ds
         mid1 = ResBlock("mid_block.resnets.0", in: ch[last], out: ch[last], timeDim: t, groups: c.groups, rng: &rng)
         midAttn = attn("mid_block.attentions.0", last)
         mid2 = ResBlock("mid_block.resnets.1", in: ch[last], out: ch[last], timeDim: t, groups: c.groups, rng: &rng)
-        var ur: [ResBlock] = [], ua: [SpatialTransformer?] = [], us: [Conv2dLayer?] = []
+        var ur: [ResBlock] = [], ux: [[ResBlock]] = [], ua: [SpatialTransformer?] = [], us: [Conv2dLayer?] = []
         for i in (0...last).reversed() {
             let u = last - i
             ur.append(ResBlock("up_blocks.\(u).resnets.0", in: 2 * ch[i], out: ch[i], timeDim: t, groups: c.groups, rng: &rng))
+            ux.append(extra("up_blocks.\(u)", i))
             ua.append(c.attention[i] ? attn("up_blocks.\(u).attentions.0", i) : nil)
             us.append(i > 0 ? Conv2dLayer("up_blocks.\(u).upsamplers.0.conv", in: ch[i], out: ch[i - 1], kernel: 3,
                                           rng: &rng) : nil)
         }
-        upRes = ur; upAttn = ua; upSample = us
+        upRes = ur; upExtra = ux; upAttn = ua; upSample = us
         normOut = GroupNormLayer("conv_norm_out", channels: ch[0], groups: c.groups)
         convOut = Conv2dLayer("conv_out", in: ch[0], out: pixels, kernel: 3, rng: &rng)
         // Zero output layer: the untrained model predicts 0, and early steps do not fight random outputs.
@@ -58,16 +66,16 @@ public final class TinyUNet: ParameterOwner {
 
     public var parameters: [Parameter] {
         var p = time1.parameters + time2.parameters + convIn.parameters
-        for i in downRes.indices { p += downRes[i].parameters + (downAttn[i]?.parameters ?? []) + (downSample[i]?.parameters ?? []) }
+        for i in downRes.indices {
+            p += downRes[i].parameters + downExtra[i].flatMap(\.parameters) + (downAttn[i]?.parameters ?? [])
+                + (downSample[i]?.parameters ?? [])
+        }
         p += mid1.parameters + midAttn.parameters + mid2.parameters
-        for i in upRes.indices { p += upRes[i].parameters + (upAttn[i]?.parameters ?? []) + (upSample[i]?.parameters ?? []) }
+        for i in upRes.indices {
+            p += upRes[i].parameters + upExtra[i].flatMap(\.parameters) + (upAttn[i]?.parameters ?? [])
+                + (upSample[i]?.parameters ?? [])
+        }
         return p + normOut.parameters + convOut.parameters + (textPool?.parameters ?? [])
-    }
-
-    /// Name prefixes of the down and up transformers at `levels` (0 = the finest).
-    func transformerNames(levels: [Int]) -> [String] {
-        let last = config.channels.count - 1
-        return levels.flatMap { ["down_blocks.\($0).attentions.0", "up_blocks.\(last - $0).attentions.0"] }
     }
 
     private var skipChannels: [Int] = []
@@ -82,6 +90,7 @@ public final class TinyUNet: ParameterOwner {
         var skips: [Tensor] = []
         for i in downRes.indices {
             h = downRes[i].forward(h, embAct: e)
+            for r in downExtra[i] { h = r.forward(h, embAct: e) }
             if let a = downAttn[i] { h = a.forward(h, context: context) }
             skips.append(h)
             if let d = downSample[i] { h = d.forward(h) }
@@ -92,6 +101,7 @@ public final class TinyUNet: ParameterOwner {
             let s = skips.removeLast()
             skipChannels.append(s.shape[1])
             h = upRes[i].forward(concat([h, s], axis: 1), embAct: e)              // [B, 2C, h, w] → [B, C, h, w]
+            for r in upExtra[i] { h = r.forward(h, embAct: e) }
             if let a = upAttn[i] { h = a.forward(h, context: context) }
             if let u = upSample[i] { h = u.forward(upsampleNearest2x(h)) }
         }
@@ -108,6 +118,7 @@ public final class TinyUNet: ParameterOwner {
         for i in upRes.indices.reversed() {
             if let u = upSample[i] { dh = upsampleNearest2xBackward(dy: u.backward(dh)) }
             if let a = upAttn[i] { let (d, c) = a.backward(dh); dh = d; addC(c) }
+            for r in upExtra[i].reversed() { let (d, de) = r.backward(dh); addE(de); dh = d }
             let (d, de) = upRes[i].backward(dh); addE(de)
             let c = d.shape[1] - skipChannels[i]
             let parts = splitSizes(d, sizes: [c, skipChannels[i]], axis: 1)
@@ -122,6 +133,7 @@ public final class TinyUNet: ParameterOwner {
             if let d = downSample[i] { dh = d.backward(dh) }
             accumulate(&dh, dSkips[i])
             if let a = downAttn[i] { let (d, c) = a.backward(dh); dh = d; addC(c) }
+            for r in downExtra[i].reversed() { let (d, de) = r.backward(dh); addE(de); dh = d }
             let (d, de) = downRes[i].backward(dh); addE(de); dh = d
         }
         convIn.backwardParameters(dh)                                            // its input is data

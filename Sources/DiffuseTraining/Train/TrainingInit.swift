@@ -8,16 +8,17 @@ import Foundation
 // starts from them keeps the record honest: the earlier training time is carried into the new total, and
 // the file it started from is named in the metadata. The training data must be the same dataset (same
 // manifest hash), because a model's metadata describes one dataset.
-// The run may add transformers at levels where the source has none (a widened `model.attention`): those
-// blocks start fresh with a zero `proj_out`, so each is the identity (the block is residual) and the new
-// model computes exactly what the source did until training moves them — the ControlNet "zero
-// convolution" idea. It tests a layout change from a trained model instead of from scratch.
+// The run may add blocks: transformers at levels where the source has none (a widened `model.attention`)
+// and ResBlocks (a larger `model.layersPerBlock`). They start fresh with their last layer zero (`proj_out`,
+// `conv2`), so each is the identity (both blocks are residual) and the new model computes exactly what the
+// source did until training moves them — the ControlNet "zero convolution" idea. It tests a layout change
+// from a trained model instead of from scratch.
 extension TrainingCheckpoint {
     public static let initialisedFromKey = "diffuse.initialised_from"
 
     struct InitRecord: Codable {
         var file: String, sha256: String, steps: Int?, trainingSeconds: Double?
-        /// Transformers this run added (name prefixes), absent when it added none.
+        /// Blocks this run added (name prefixes), absent when it added none.
         var added: [String]?
     }
 
@@ -27,15 +28,15 @@ extension TrainingCheckpoint {
     }
 
     /// Replaces the new run's weights (and its EMA) by those of `url`. Returns the name prefixes of the
-    /// transformers the run adds (empty when the model sections are equal).
+    /// blocks the run adds (empty when the model sections are equal).
     @discardableResult
     public static func initialise(_ trainer: Trainer, from url: URL) throws -> [String] {
         precondition(trainer.step == 0, "initialise: only a new run")
         let source = try BuiltinModel(contentsOf: url)
-        guard let addedLevels = addedAttentionLevels(from: source.config.model, to: trainer.config.model) else {
+        guard let added = addedBlocks(from: source.config.model, to: trainer.config.model) else {
             throw TrainingError("\(url.path): its model section (architecture, vocabulary) differs from this run's; "
                 + "omit --config to train with the model's own settings, or use the same model section "
-                + "(model.attention may add levels)")
+                + "(model.attention and model.layersPerBlock may add blocks)")
         }
         let ours = trainer.extraMetadata[ProvenanceKey.manifestSHA256]
         let theirs = source.metadata[ProvenanceKey.manifestSHA256]
@@ -44,11 +45,10 @@ extension TrainingCheckpoint {
                 + "\(ours ?? "unknown"); --init continues on the same dataset only (a model records one dataset)")
         }
         var values = Dictionary(uniqueKeysWithValues: source.model.parameters.map { ($0.name, $0.value) })
-        let added = trainer.model.unet.transformerNames(levels: addedLevels)
         for p in trainer.model.parameters where values[p.name] == nil {
             guard let block = added.first(where: { p.name.hasPrefix($0 + ".") }) else { continue }
-            let zeroed = p.name == block + ".proj_out.weight" || p.name == block + ".proj_out.bias"
-            values[p.name] = zeroed ? Tensor(zeros: p.value.shape) : p.value
+            let last = ["proj_out.weight", "proj_out.bias", "conv2.weight", "conv2.bias"].map { block + "." + $0 }
+            values[p.name] = last.contains(p.name) ? Tensor(zeros: p.value.shape) : p.value
         }
         try trainer.model.load(values)
         trainer.ema = EMA(trainer.model.parameters, maxDecay: trainer.config.emaDecay)
@@ -66,13 +66,24 @@ extension TrainingCheckpoint {
         return added
     }
 
-    /// The levels where `to` adds a transformer to `from`; nil when the sections differ in anything else or
-    /// `to` drops one.
-    static func addedAttentionLevels(from: ModelConfig, to: ModelConfig) -> [Int]? {
+    /// Name prefixes of the blocks `to` adds to `from` (transformers, ResBlocks past a level's count); nil when
+    /// the sections differ in anything else or `to` drops a block.
+    static func addedBlocks(from: ModelConfig, to: ModelConfig) -> [String]? {
         var widened = from
         widened.attention = to.attention
+        widened.layersPerBlock = to.layersPerBlock
+        let levels = to.channels.indices
         guard widened == to, from.attention.count == to.attention.count,
-              zip(from.attention, to.attention).allSatisfy({ !$0 || $1 }) else { return nil }
-        return to.attention.indices.filter { to.attention[$0] && !from.attention[$0] }
+              zip(from.attention, to.attention).allSatisfy({ !$0 || $1 }),
+              levels.allSatisfy({ from.resnets(level: $0) <= to.resnets(level: $0) }) else { return nil }
+        let last = to.channels.count - 1
+        return levels.flatMap { i -> [String] in
+            let attention = to.attention[i] && !from.attention[i]
+                ? ["down_blocks.\(i).attentions.0", "up_blocks.\(last - i).attentions.0"] : []
+            let resnets = (from.resnets(level: i)..<to.resnets(level: i)).flatMap { j in
+                ["down_blocks.\(i).resnets.\(j)", "up_blocks.\(last - i).resnets.\(j)"]
+            }
+            return attention + resnets
+        }
     }
 }
