@@ -19,7 +19,7 @@ struct Train: ParsableCommand {
         --steps raises the total.
         Init: --init MODEL starts a new run (fresh optimiser, step 0) from a model's weights, e.g. `--init
         builtin` for the shipped model; same model section and same dataset; its training time carries over.
-        The model section may add transformer levels (model.attention): the new blocks start as the identity.
+        The model section may add blocks (model.attention, model.layersPerBlock): they start as the identity.
         """)
 
     @Option(help: "Dataset folder (images, captions, manifest.json).")
@@ -101,7 +101,7 @@ struct Train: ParsableCommand {
             trainer = try Trainer(config: c, dataset: dataset)
             let added = try TrainingCheckpoint.initialise(trainer, from: initURL)
             if !added.isEmpty {
-                printStatus("new transformers \(added.joined(separator: ", ")) start as the identity (proj_out zeroed)")
+                printStatus("new blocks \(added.joined(separator: ", ")) start as the identity (last layer zeroed)")
             }
         } else {
             var c = fileConfig ?? TrainConfig()
