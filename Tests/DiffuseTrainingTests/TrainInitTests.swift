@@ -9,11 +9,7 @@ final class TrainInitTests: XCTestCase {
     func testNewRunStartsFromTheModelsWeights() throws {
         let folder = try scratchFolder("init")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
-        let first = try Trainer(config: tinyTrainConfig(steps: 3), dataset: data)
-        try first.run(data)
-        let url = folder.appendingPathComponent("model.safetensors")
-        try BuiltinModel.export(first, to: url, dtype: .f32)
+        let (data, first, url) = try exportedModel(in: folder)
         let second = try Trainer(config: tinyTrainConfig(steps: 5), dataset: data)
         XCTAssertNotEqual(second.model.parameters.first!.value, first.model.parameters.first!.value, "a fresh init differs")
         try TrainingCheckpoint.initialise(second, from: url)
@@ -41,11 +37,7 @@ final class TrainInitTests: XCTestCase {
     func testAddedBlocksStartAsTheIdentity() throws {
         let folder = try scratchFolder("init-grow")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
-        let first = try Trainer(config: tinyTrainConfig(steps: 3), dataset: data)
-        try first.run(data)
-        let url = folder.appendingPathComponent("model.safetensors")
-        try BuiltinModel.export(first, to: url, dtype: .f32)
+        let (data, first, url) = try exportedModel(in: folder)
         var grown = tinyTrainConfig(steps: 5)
         grown.model.attention = [true, true]
         grown.model.layersPerBlock = [2, 1]
@@ -99,6 +91,16 @@ final class TrainInitTests: XCTestCase {
         same.model.vocabulary = first.config.model.vocabulary
         assertError(try TrainingCheckpoint.initialise(Trainer(config: same, dataset: other), from: url),
                     contains: "continues on the same dataset only")
+    }
+
+    /// A 6-picture dataset in `folder`, a 3-step run on it and that run exported in float32.
+    private func exportedModel(in folder: URL) throws -> (LoadedDataset, Trainer, URL) {
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
+        let first = try Trainer(config: tinyTrainConfig(steps: 3), dataset: data)
+        try first.run(data)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try BuiltinModel.export(first, to: url, dtype: .f32)
+        return (data, first, url)
     }
 
     private func assertError<T>(_ body: @autoclosure () throws -> T, contains text: String, line: UInt = #line) {
