@@ -48,7 +48,7 @@ func conv2d(_ x: Tensor, _ w: Weight, _ b: Weight?, stride: Int, padding: Int, r
                 return
             }
             let a = WeightSource(w: w, ld: ck)
-            if direct && conv2dDirectApplies(stride: stride, wo: wo, c: c, h: h, w: wd, tile: GemmTile.active) {
+            if direct && conv2dDirectApplies(stride: stride, pad: padding, wo: wo, c: c, h: h, w: wd, tile: GemmTile.active) {
                 conv2dDirect(x: xb, n: n, c: c, h: h, w: wd, kh: kh, kw: kw, pad: padding, weight: a, o: o, ho: ho,
                              wo: wo, y: yb, accumulate: accumulate)
                 return

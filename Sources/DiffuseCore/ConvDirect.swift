@@ -13,9 +13,9 @@ import Foundation
 // the packed path (tested).
 
 /// Whether `conv2dDirect` handles this convolution: stride 1, AVX-512 tile, output rows a whole number of
-/// tiles wide (so no panel straddles two rows), offsets within Int32.
-func conv2dDirectApplies(stride: Int, wo: Int, c: Int, h: Int, w: Int, tile: GemmTile) -> Bool {
-    tile == .avx512 && stride == 1 && wo % tile.nr == 0 && c * (h + 2) * (w + 2) < Int(Int32.max)
+/// tiles wide (so no panel straddles two rows), offsets within Int32 (of the zero-bordered copy, when made).
+func conv2dDirectApplies(stride: Int, pad: Int, wo: Int, c: Int, h: Int, w: Int, tile: GemmTile) -> Bool {
+    tile == .avx512 && stride == 1 && wo % tile.nr == 0 && c * (h + 2 * pad) * (w + 2 * pad) < Int(Int32.max)
 }
 
 /// Whether `conv2dDirect` first copies the input into a zero-bordered buffer: when every panel would touch

@@ -15,7 +15,8 @@ enum BuiltinGeneration {
         let url = URL(fileURLWithPath: options.modelPath)
         let model = try BuiltinModel(contentsOf: url)
         let side = model.config.model.imageSize
-        try check(options, side: side, maxTokens: model.config.model.maxTokens)
+        let initRaster = try options.initImagePath.map(GenerationOptions.readInitImage)
+        try check(options, side: side, maxTokens: model.config.model.maxTokens, initImage: initRaster)
         let unknown = model.model.tokenizer.unknownWords(in: options.prompt)
         if !unknown.isEmpty {
             FileHandle.standardError.write(Data(("warning: the built-in model knows shapes and colours; unknown words: "
@@ -28,7 +29,7 @@ enum BuiltinGeneration {
         }
         let name = url.deletingPathExtension().lastPathComponent
         let hash = try a1111ModelHash(ofFileAt: url)
-        let initImage = try options.initImagePath.map { try GenerationOptions.readInitImage($0).normalizedTensor() }
+        let initImage = initRaster?.normalizedTensor()                            // [1, 3, S, S] in [−1, 1]
         let strength = Float(options.effectiveStrength ?? GenerationOptions.defaultStrength)
         let stepCount = initImage == nil ? options.steps : model.img2imgTimesteps(steps: options.steps, strength: strength).count
         for (index, seed) in options.seeds.enumerated() {
@@ -51,18 +52,15 @@ enum BuiltinGeneration {
 
     /// The built-in model draws one size with one sampler, has no negative prompt and no CLIP; an init image
     /// must be that size (no resampling, as for Stable Diffusion).
-    static func check(_ o: GenerationOptions, side: Int, maxTokens: Int) throws {
+    static func check(_ o: GenerationOptions, side: Int, maxTokens: Int, initImage: RasterImage?) throws {
         if (o.width.map { $0 != side } ?? false) || (o.height.map { $0 != side } ?? false) {
             throw GenerationError("this model draws \(side)x\(side) images only; leave out -W/-H or pass \(side)")
         }
         if let s = o.sampler, s != "ddim" {
             throw GenerationError("this model samples with DDIM only; leave out --sampler or pass ddim")
         }
-        if let path = o.initImagePath {
-            let image = try GenerationOptions.readInitImage(path)
-            guard image.width == side && image.height == side else {
-                throw GenerationError("--init-image \(path) is \(image.width)x\(image.height); this model draws \(side)x\(side) images only (resize it to \(side)x\(side))")
-            }
+        if let image = initImage, image.width != side || image.height != side {
+            throw GenerationError("--init-image \(o.initImagePath ?? "") is \(image.width)x\(image.height); this model draws \(side)x\(side) images only (resize it to \(side)x\(side))")
         }
         // Settings it cannot honour are refused, not silently dropped (as the studio refuses them).
         if !o.negativePrompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {

@@ -40,7 +40,7 @@ final class DirectConvTests: XCTestCase {
             let wf = randomTensor([o, c, k, k], seed: 83), b = Weight(randomTensor([o], seed: 84))
             let wt = Weight(shape: wf.shape, dtype: dtype, bytes: encode(wf.data, dtype))
             let residual = randomTensor([n, o, h, w], seed: 85)
-            XCTAssertTrue(conv2dDirectApplies(stride: 1, wo: w, c: c, h: h, w: w, tile: .avx512))
+            XCTAssertTrue(conv2dDirectApplies(stride: 1, pad: k / 2, wo: w, c: c, h: h, w: w, tile: .avx512))
             for r in [nil, residual] {
                 let direct = conv2d(x, wt, b, stride: 1, padding: k / 2, residual: r, direct: true)
                 let packed = conv2d(x, wt, b, stride: 1, padding: k / 2, residual: r, direct: false)

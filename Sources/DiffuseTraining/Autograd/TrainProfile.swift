@@ -2,7 +2,8 @@ import Dispatch
 import Foundation
 
 /// Wall time per layer kind, collected only while `enabled` (the training benchmark turns it on): the
-/// layers run one after another on the calling thread, so a plain accumulator is enough. Off, each
+/// layers run one after another on one thread (with data parallelism, only the first copy's thread records),
+/// so a plain accumulator is enough. Off, each
 /// timed call costs one branch.
 public enum TrainProfile {
     public enum Kind: Int, CaseIterable, Sendable {
@@ -39,7 +40,7 @@ public enum TrainProfile {
     static func recordOnThisThread(_ on: Bool) { skipThisThread.value = !on }
     nonisolated(unsafe) private static var seconds = [Double](repeating: 0, count: Kind.allCases.count)
 
-    /// Per convolution shape: seconds and floating-point operations (multiply and add counted apart).
+    /// Per labelled layer shape: seconds and floating-point operations (multiply and add counted apart).
     nonisolated(unsafe) private static var shapes: [String: (seconds: Double, flops: Double)] = [:]
 
     public static func reset() {
@@ -52,31 +53,26 @@ public enum TrainProfile {
         shapes.map { ($0.key, $0.value.seconds, $0.value.flops) }.sorted { $0.seconds > $1.seconds }
     }
 
-    /// `time(kind, body)` that also adds the call to the row `label()` with `flops()` operations.
+    /// Times `body` under `kind`; with a `label`, also adds the call to that shape's row with `flops()`
+    /// operations.
     @inline(__always)
-    static func time<T>(_ kind: Kind, label: @autoclosure () -> String, flops: @autoclosure () -> Double,
+    static func time<T>(_ kind: Kind, label: @autoclosure () -> String? = nil, flops: @autoclosure () -> Double = 0,
                         _ body: () -> T) -> T {
         if !enabled || skipThisThread.value { return body() }
         let t0 = DispatchTime.now().uptimeNanoseconds
         let r = body()
         let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         seconds[kind.rawValue] += dt
-        let key = label(), old = shapes[key] ?? (0, 0)
-        shapes[key] = (old.seconds + dt, old.flops + flops())
+        if let key = label() {
+            let old = shapes[key] ?? (0, 0)
+            shapes[key] = (old.seconds + dt, old.flops + flops())
+        }
         return r
     }
 
     /// Seconds spent in each kind since the last reset.
     public static var totals: [(Kind, Double)] { Kind.allCases.map { ($0, seconds[$0.rawValue]) } }
 
-    @inline(__always)
-    static func time<T>(_ kind: Kind, _ body: () -> T) -> T {
-        if !enabled || skipThisThread.value { return body() }
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        let r = body()
-        seconds[kind.rawValue] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-        return r
-    }
 }
 
 /// A Bool per thread (pthread key), false until set.
