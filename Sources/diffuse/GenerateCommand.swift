@@ -10,7 +10,7 @@ struct DiffuseCommand: ParsableCommand {
         commandName: "diffuse",
         abstract: "Stable Diffusion 1.x / 2.x text-to-image and image-to-image on the CPU.",
         version: "0.1.0",
-        subcommands: [Generate.self, Serve.self, MakeDataset.self, Info.self, Train.self, Evaluate.self, Bench.self])
+        subcommands: [Generate.self, Serve.self, MakeDataset.self, Info.self, Train.self, Evaluate.self, EvaluateLoss.self, Bench.self])
 }
 
 struct Generate: ParsableCommand {

@@ -1,0 +1,56 @@
+import DiffuseCore
+import Foundation
+import XCTest
+@testable import DiffuseTraining
+
+final class HeldOutLossTests: XCTestCase {
+    /// An untrained model predicts exactly 0 (its output convolution starts zeroed), so its loss is the mean
+    /// square of the target: checks the pictures, the seeded noise per picture and the target, at two timesteps.
+    func testUntrainedModelLossIsTheTargetsMeanSquare() throws {
+        let folder = try scratchFolder("heldout")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 5, size: 16)
+        var config = tinyTrainConfig(steps: 1)
+        config.prediction = .vPrediction
+        let trainer = try Trainer(config: config, dataset: data)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try BuiltinModel.export(trainer, to: url, dtype: .f32)
+        let m = try BuiltinModel(contentsOf: url)
+        let ts = [10, 700]
+        let losses = try HeldOutLoss.measure(m, dataset: data, count: 5, timesteps: ts, seed: 9, batch: 2)
+        for (k, t) in ts.enumerated() {
+            var sum = 0.0
+            for i in 0..<5 {
+                var rng = TrainingRNG(seed: 9 &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
+                let x0 = data.batch([i]), noise = rng.normals(x0.shape)
+                let ac = m.schedule.alphasCumprod[t]
+                for j in 0..<x0.count {
+                    let v = Double(ac.squareRoot() * noise.data[j] - (1 - ac).squareRoot() * x0.data[j])
+                    sum += v * v / Double(x0.count)
+                }
+            }
+            XCTAssertEqual(Double(losses[k]), sum / 5, accuracy: 1e-5 * sum, "timestep \(t)")
+        }
+        // The figure does not depend on the batch size (each picture's noise is its own).
+        let whole = try HeldOutLoss.measure(m, dataset: data, count: 5, timesteps: ts, seed: 9, batch: 16)
+        for (a, b) in zip(losses, whole) { XCTAssertEqual(a, b, accuracy: 1e-6 * a) }
+        XCTAssertNotEqual(try HeldOutLoss.measure(m, dataset: data, count: 5, timesteps: ts, seed: 10), whole)
+    }
+
+    func testRejectsBadRequests() throws {
+        let folder = try scratchFolder("heldout-bad")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 3, size: 16)
+        let trainer = try Trainer(config: tinyTrainConfig(steps: 1), dataset: data)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try BuiltinModel.export(trainer, to: url)
+        let m = try BuiltinModel(contentsOf: url)
+        let other = try shapesDataset(folder.appendingPathComponent("other"), count: 2, size: 32)
+        func message(_ body: () throws -> Void) -> String {
+            do { try body(); return "no error" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message { _ = try HeldOutLoss.measure(m, dataset: other, count: 2) }.contains("32×32"))
+        XCTAssertTrue(message { _ = try HeldOutLoss.measure(m, dataset: data, count: 4) }.contains("at most"))
+        XCTAssertTrue(message { _ = try HeldOutLoss.measure(m, dataset: data, count: 2, timesteps: [1000]) }.contains("outside"))
+    }
+}
