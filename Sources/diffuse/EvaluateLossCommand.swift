@@ -24,8 +24,8 @@ struct EvaluateLoss: ParsableCommand {
     @Option(help: "Dataset folder with the held-out pictures (images, captions, manifest.json).")
     var data: String
 
-    @Option(parsing: .unconditional, help: "Pictures to use (the first N of the folder).")
-    var count: Int = 256
+    @Option(parsing: .unconditional, help: "Pictures to use (the first N of the folder); default: all, at most 256.")
+    var count: Int?
 
     @Option(parsing: .unconditional, help: "Comma-separated timesteps.")
     var timesteps: String = HeldOutLoss.defaultTimesteps.map(String.init).joined(separator: ",")
@@ -51,6 +51,7 @@ struct EvaluateLoss: ParsableCommand {
         let dataset = try LoadedDataset(DatasetFolder(url: URL(fileURLWithPath: data), allowUnlicensed: true))
         Parallel.threads = threads ?? Parallel.coreCount
         let start = Date()
+        let count = self.count ?? min(256, dataset.count)
         let losses = try HeldOutLoss.measure(loaded, dataset: dataset, count: count, timesteps: steps.map { $0! }, seed: seed)
         let mean = losses.reduce(0, +) / Float(losses.count)
         print("timestep  loss (\(loaded.config.prediction.rawValue) MSE, \(count) pictures, noise seed \(seed))")

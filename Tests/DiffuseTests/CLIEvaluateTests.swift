@@ -89,3 +89,35 @@ extension CLITrainTests {
         return String(text.prefix(64))
     }
 }
+
+/// `diffuse evaluate-loss` through the real binary, on the same tiny model and its own 16×16 dataset.
+extension CLITrainTests {
+    func testEvaluateLossPrintsOneFigurePerTimestep() throws {
+        let s = try Self.shared.get()
+        let r = try CLITests.runBinary(["evaluate-loss", "--model", s.exported.path, "--data", s.data.path, "--count", "4",
+                                        "--timesteps", "5,500", "--threads", "1"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(r.stdout.split(separator: "\n").last)
+        let fields = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let loss = try XCTUnwrap(fields["loss"] as? [Double])
+        XCTAssertEqual(loss.count, 2)
+        XCTAssertTrue(loss.allSatisfy { $0.isFinite && $0 > 0 }, "\(loss)")
+        XCTAssertEqual(fields["timesteps"] as? [Int], [5, 500])
+        let again = try CLITests.runBinary(["evaluate-loss", "--model", s.exported.path, "--data", s.data.path, "--count", "4",
+                                            "--timesteps", "5,500", "--threads", "2"], in: dir)
+        XCTAssertEqual(again.stdout.split(separator: "\n").filter { !$0.hasPrefix("{") },
+                       r.stdout.split(separator: "\n").filter { !$0.hasPrefix("{") }, "same model, data and seed: same figures")
+    }
+
+    func testEvaluateLossBadArguments() throws {
+        let s = try Self.shared.get()
+        let base = ["evaluate-loss", "--model", s.exported.path, "--data", s.data.path, "--count", "4"]
+        try expectFailure(base + ["--timesteps", "5,x"], "--timesteps 5,x: give comma-separated whole numbers")
+        try expectFailure(base + ["--timesteps", "1000"], "timestep 1000 is outside 0…999")
+        try expectFailure(base + ["--count", "9"], "the dataset has 8 pictures; ask for at most that many (got 9)")
+        try expectFailure(base + ["--count", "0"], "give at least one picture (got 0)")
+        try expectFailure(base + ["--threads", "0"], "--threads must be ≥ 1 (got 0)")
+        try expectFailure(["evaluate-loss", "--model", s.exported.path, "--data", dir.appendingPathComponent("nope").path],
+                          "nope", "does not exist")
+    }
+}
