@@ -33,6 +33,9 @@ struct EvaluateLoss: ParsableCommand {
     @Option(parsing: .unconditional, help: "Noise seed.")
     var seed: UInt64 = 0
 
+    @Flag(help: "Predict with the empty caption instead of each picture's own (the unconditional prediction).")
+    var unconditional = false
+
     @Option(name: [.short, .long], parsing: .unconditional, help: "Worker threads; default: all cores.")
     var threads: Int?
 
@@ -52,13 +55,15 @@ struct EvaluateLoss: ParsableCommand {
         Parallel.threads = threads ?? Parallel.coreCount
         let start = Date()
         let count = self.count ?? min(256, dataset.count)
-        let losses = try HeldOutLoss.measure(loaded, dataset: dataset, count: count, timesteps: steps.map { $0! }, seed: seed)
+        let losses = try HeldOutLoss.measure(loaded, dataset: dataset, count: count, timesteps: steps.map { $0! }, seed: seed,
+                                             unconditional: unconditional)
         let mean = losses.reduce(0, +) / Float(losses.count)
-        print("timestep  loss (\(loaded.config.prediction.rawValue) MSE, \(count) pictures, noise seed \(seed))")
+        print("timestep  loss (\(loaded.config.prediction.rawValue) MSE, \(count) pictures, noise seed \(seed)"
+            + (unconditional ? ", empty captions)" : ")"))
         for (t, l) in zip(steps, losses) { print(String(format: "%8d  %.5f", t!, l)) }
         print(String(format: "    mean  %.5f", mean))
         let json: [String: Any] = ["model": path, "data": data, "count": count, "seed": seed, "timesteps": steps.map { $0! },
-                                   "loss": losses.map(Double.init), "mean": Double(mean),
+                                   "loss": losses.map(Double.init), "mean": Double(mean), "unconditional": unconditional,
                                    "seconds": Date().timeIntervalSince(start)]
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }
