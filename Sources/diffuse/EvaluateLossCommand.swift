@@ -33,8 +33,9 @@ struct EvaluateLoss: ParsableCommand {
     @Option(parsing: .unconditional, help: "Noise seed.")
     var seed: UInt64 = 0
 
-    @Flag(help: "Predict with the empty caption instead of each picture's own (the unconditional prediction).")
-    var unconditional = false
+    @Option(help: ArgumentHelp("Which text paths read each picture's caption: both, neither (the unconditional "
+        + "prediction), pooled or cross-attention; the others read the empty caption.", valueName: "path"))
+    var caption: String = CaptionRoute.both.rawValue
 
     @Option(name: [.short, .long], parsing: .unconditional, help: "Worker threads; default: all cores.")
     var threads: Int?
@@ -46,6 +47,10 @@ struct EvaluateLoss: ParsableCommand {
         guard !steps.isEmpty, steps.allSatisfy({ $0 != nil }) else {
             throw GenerationError("--timesteps \(timesteps): give comma-separated whole numbers, e.g. 32,299,699")
         }
+        guard let route = CaptionRoute(rawValue: caption) else {
+            throw GenerationError("--caption \(caption): give one of "
+                + CaptionRoute.allCases.map(\.rawValue).joined(separator: ", "))
+        }
         guard let path = model ?? BuiltinModel.bundledURL?.path else {
             throw GenerationError("the built-in model is missing from this installation; give --model")
         }
@@ -56,14 +61,14 @@ struct EvaluateLoss: ParsableCommand {
         let start = Date()
         let count = self.count ?? min(256, dataset.count)
         let losses = try HeldOutLoss.measure(loaded, dataset: dataset, count: count, timesteps: steps.map { $0! }, seed: seed,
-                                             unconditional: unconditional)
+                                             caption: route)
         let mean = losses.reduce(0, +) / Float(losses.count)
         print("timestep  loss (\(loaded.config.prediction.rawValue) MSE, \(count) pictures, noise seed \(seed)"
-            + (unconditional ? ", empty captions)" : ")"))
+            + (route == .both ? ")" : ", caption read by: \(route.rawValue))"))
         for (t, l) in zip(steps, losses) { print(String(format: "%8d  %.5f", t!, l)) }
         print(String(format: "    mean  %.5f", mean))
         let json: [String: Any] = ["model": path, "data": data, "count": count, "seed": seed, "timesteps": steps.map { $0! },
-                                   "loss": losses.map(Double.init), "mean": Double(mean), "unconditional": unconditional,
+                                   "loss": losses.map(Double.init), "mean": Double(mean), "caption": route.rawValue,
                                    "seconds": Date().timeIntervalSince(start)]
         print(String(decoding: try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]), as: UTF8.self))
     }

@@ -117,6 +117,8 @@ extension CLITrainTests {
         try expectFailure(base + ["--count", "9"], "the dataset has 8 pictures; ask for at most that many (got 9)")
         try expectFailure(base + ["--count", "0"], "give at least one picture (got 0)")
         try expectFailure(base + ["--threads", "0"], "--threads must be ≥ 1 (got 0)")
+        try expectFailure(base + ["--caption", "some"], "--caption some: give one of both, neither, pooled, cross-attention")
+        try expectFailure(base + ["--caption", "pooled"], "no pooled text path")
         try expectFailure(["evaluate-loss", "--model", s.exported.path, "--data", dir.appendingPathComponent("nope").path],
                           "nope", "does not exist")
     }

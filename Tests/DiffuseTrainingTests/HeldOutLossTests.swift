@@ -37,6 +37,40 @@ final class HeldOutLossTests: XCTestCase {
         XCTAssertNotEqual(try HeldOutLoss.measure(m, dataset: data, count: 5, timesteps: ts, seed: 10), whole)
     }
 
+    /// `.neither` is the prediction for empty captions; `.pooled` and `.crossAttention` give the caption to one
+    /// path only, so they differ from both; a model without the pooled path refuses them.
+    func testCaptionRoutes() throws {
+        let folder = try scratchFolder("heldout-routes")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 4, size: 16)
+        var config = tinyTrainConfig(steps: 4)
+        config.model.pooledText = true
+        let trainer = try Trainer(config: config, dataset: data)
+        try trainer.run(data)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try BuiltinModel.export(trainer, to: url, dtype: .f32)
+        let m = try BuiltinModel(contentsOf: url)
+        func loss(_ d: TrainingDataset, _ route: CaptionRoute) throws -> [Float] {
+            try HeldOutLoss.measure(m, dataset: d, count: 4, timesteps: [100, 900], caption: route)
+        }
+        let both = try loss(data, .both), neither = try loss(data, .neither)
+        XCTAssertEqual(both, try HeldOutLoss.measure(m, dataset: data, count: 4, timesteps: [100, 900]))
+        XCTAssertEqual(neither, try loss(BlankCaptions(base: data), .both))
+        XCTAssertNotEqual(both, neither)
+        for route in [CaptionRoute.pooled, .crossAttention] {
+            let l = try loss(data, route)
+            XCTAssertNotEqual(l, both, route.rawValue)
+            XCTAssertNotEqual(l, neither, route.rawValue)
+        }
+        let plainTrainer = try Trainer(config: tinyTrainConfig(steps: 1), dataset: data)
+        let plainURL = folder.appendingPathComponent("plain.safetensors")
+        try BuiltinModel.export(plainTrainer, to: plainURL)
+        XCTAssertThrowsError(try HeldOutLoss.measure(try BuiltinModel(contentsOf: plainURL), dataset: data, count: 1,
+                                                     caption: .pooled)) {
+            XCTAssertTrue("\($0)".contains("no pooled text path"), "\($0)")
+        }
+    }
+
     func testRejectsBadRequests() throws {
         let folder = try scratchFolder("heldout-bad")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -53,4 +87,13 @@ final class HeldOutLossTests: XCTestCase {
         XCTAssertTrue(message { _ = try HeldOutLoss.measure(m, dataset: data, count: 4) }.contains("at most"))
         XCTAssertTrue(message { _ = try HeldOutLoss.measure(m, dataset: data, count: 2, timesteps: [1000]) }.contains("outside"))
     }
+}
+
+/// A dataset's pictures with every caption empty.
+private struct BlankCaptions: TrainingDataset {
+    let base: LoadedDataset
+    var count: Int { base.count }
+    var imageSize: Int { base.imageSize }
+    var captions: [String] { Array(repeating: "", count: base.count) }
+    func pixels(at index: Int) -> [UInt8] { base.pixels(at: index) }
 }

@@ -14,11 +14,15 @@ public enum HeldOutLoss {
     /// Default timesteps: the denoise probe's 32 / 99 / 299 (finest detail), then layout and shape.
     public static let defaultTimesteps = [32, 99, 299, 499, 699, 899]
 
-    /// Mean loss per timestep (in the order given) over the first `count` pictures of `dataset`. With
-    /// `unconditional` every caption is replaced by the empty one (what caption dropout trains): the gap to the
-    /// captioned loss is how much the caption tells the model at that noise level.
+    /// Mean loss per timestep (in the order given) over the first `count` pictures of `dataset`. `caption`
+    /// says which text paths read each picture's caption; the others read the empty caption (what caption
+    /// dropout trains). The gap between `.neither` and `.both` is how much the caption tells the model at that
+    /// noise level, and `.pooled` / `.crossAttention` say through which path.
     public static func measure(_ m: BuiltinModel, dataset: TrainingDataset, count: Int, timesteps: [Int] = defaultTimesteps,
-                               seed: UInt64 = 0, unconditional: Bool = false, batch: Int = 16) throws -> [Float] {
+                               seed: UInt64 = 0, caption: CaptionRoute = .both, batch: Int = 16) throws -> [Float] {
+        if caption == .pooled || caption == .crossAttention, !m.config.model.pooledText {
+            throw TrainingError("this model has no pooled text path; --caption \(caption.rawValue) needs model.pooledText")
+        }
         guard dataset.imageSize == m.config.model.imageSize else {
             throw TrainingError("the pictures are \(dataset.imageSize)×\(dataset.imageSize) but the model draws "
                 + "\(m.config.model.imageSize)×\(m.config.model.imageSize); give a dataset of that size")
@@ -38,12 +42,12 @@ public enum HeldOutLoss {
                 var rng = TrainingRNG(seed: seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
                 return rng.normals([1] + Array(x0.shape.dropFirst()))
             }, axis: 0)
-            let captions = indices.map { unconditional ? "" : dataset.captions[$0] }
+            let ids = indices.map { m.model.tokenizer.encode(dataset.captions[$0]) }
             for (k, t) in timesteps.enumerated() {
                 let b = m.schedule.noised(x0, noise: noise, timesteps: Array(repeating: t, count: indices.count),
                                           prediction: m.config.prediction)
-                let out = m.model.forward(b.noisy, timesteps: Array(repeating: Float(t), count: indices.count),
-                                          captions: captions)
+                let out = m.model.forward(b.noisy, timesteps: Array(repeating: Float(t), count: indices.count), ids: ids,
+                                          captionTo: caption)
                 sums[k] += Double(mseLoss(out, b.target).loss) * Double(indices.count)
             }
         }

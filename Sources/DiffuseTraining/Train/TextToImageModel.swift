@@ -30,6 +30,19 @@ public final class TextToImageModel: ParameterOwner {
         unet.forward(noisy, timesteps: timesteps, context: text.forward(ids))
     }
 
+    /// A diagnostic forward pass in which only one of the UNet's two text paths reads the caption — the
+    /// pooled text added to the time embedding, or the cross-attention — and the other the empty caption's
+    /// encoding: how much each path tells the model (`diffuse evaluate-loss --caption`). No backward.
+    public func forward(_ noisy: Tensor, timesteps: [Float], ids: [[Int]], captionTo route: CaptionRoute) -> Tensor {
+        let empty = text.forward(ids.map { _ in tokenizer.encode("") })
+        switch route {
+        case .both: return forward(noisy, timesteps: timesteps, ids: ids)
+        case .neither: return unet.forward(noisy, timesteps: timesteps, context: empty)
+        case .pooled: return unet.forward(noisy, timesteps: timesteps, context: empty, pooled: text.forward(ids))
+        case .crossAttention: return unet.forward(noisy, timesteps: timesteps, context: text.forward(ids), pooled: empty)
+        }
+    }
+
     /// Backpropagates d(loss)/d(output) of the last forward into every parameter's grad.
     public func backward(_ dOutput: Tensor) {
         text.backward(unet.backward(dOutput))
@@ -54,4 +67,10 @@ public final class TextToImageModel: ParameterOwner {
 public struct TrainingError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// Which of the UNet's text paths see the caption in `TextToImageModel.forward(_:timesteps:ids:captionTo:)`.
+public enum CaptionRoute: String, CaseIterable, Sendable {
+    case both, neither, pooled
+    case crossAttention = "cross-attention"
 }

@@ -80,10 +80,11 @@ public final class TinyUNet: ParameterOwner {
 
     private var skipChannels: [Int] = []
 
-    /// x [B, 3, S, S], timesteps [B], context [B, L, D] → [B, 3, S, S]
-    func forward(_ x: Tensor, timesteps: [Float], context: Tensor) -> Tensor {
+    /// x [B, 3, S, S], timesteps [B], context [B, L, D] → [B, 3, S, S]. `pooled` replaces the context the pooled
+    /// text path reads (diagnostics only).
+    func forward(_ x: Tensor, timesteps: [Float], context: Tensor, pooled: Tensor? = nil) -> Tensor {
         var temb = time2.forward(timeAct.forward(time1.forward(timestepEmbedding(timesteps, dim: config.channels[0]))))
-        if let textPool { temb = add(temb, textPool.forward(meanOverTokens(context))) }   // [B, 4·C0]
+        if let textPool { temb = add(temb, textPool.forward(meanOverTokens(pooled ?? context))) }   // [B, 4·C0]
         let e = embAct.forward(temb)                                               // [B, 4·C0]
         let grid = pixelUnshuffle(x, config.patch)                                 // [B, 3·p², S/p, S/p]
         var h = convIn.forward(config.coordinates ? appendingCoordinates(grid) : grid)
