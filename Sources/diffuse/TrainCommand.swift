@@ -19,7 +19,8 @@ struct Train: ParsableCommand {
         --steps raises the total.
         Init: --init MODEL starts a new run (fresh optimiser, step 0) from a model's weights, e.g. `--init
         builtin` for the shipped model; same model section and same dataset; its training time carries over.
-        The model section may add blocks (model.attention, model.layersPerBlock): they start as the identity.
+        The model section may add blocks (model.attention, model.layersPerBlock, model.textPoolQueries):
+        they start as the identity.
         """)
 
     @Option(help: "Dataset folder (images, captions, manifest.json).")

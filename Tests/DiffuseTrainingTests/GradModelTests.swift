@@ -50,10 +50,47 @@ final class GradModelTests: XCTestCase {
         try checkWholeModelGradients(c)
     }
 
+    /// Attention pooling of the text (learned queries over the tokens) into the time embedding: the queries,
+    /// the attention and the text encoder get its gradient.
+    func testWholeModelGradientsWithTextAttentionPool() throws {
+        var c = Self.tinyConfig()
+        c.pooledText = true
+        c.textPoolQueries = 2
+        let model = try TextToImageModel(config: c, seed: 3)
+        XCTAssertEqual(model.parameters.first { $0.name == "text_attn_pool.queries" }?.value.shape, [2, 8])
+        try checkWholeModelGradients(c)
+    }
+
+    /// The attention pooling alone, where its gradients are not small beside the rest of a model: the context
+    /// and the learned queries against finite differences. Loss Σ y·r ≈ 1–5 in float32, h = 1e-2: rounding
+    /// ≈ 6e-8·5 / 1e-2 ≈ 3e-5 and softmax curvature O(h²); 2e-3 absolute + 2e-2 relative.
+    func testTextAttentionPoolGradients() {
+        var rng = TrainingRNG(seed: 4)
+        let pool = TextAttentionPool("pool", queries: 3, dim: 8, heads: 2, out: 5, rng: &rng)
+        pool.projOut.weight.value = randomTensor([5, 24], seed: 40, scale: 0.5)
+        let context = randomTensor([2, 4, 8], seed: 41), r = randomTensor([2, 5], seed: 42)
+        XCTAssertEqual(pool.forward(context).shape, [2, 5])
+        let dContext = pool.backward(r)
+        assertFiniteDifferences("context", x: context, analytic: dContext, rtol: 2e-2, atol: 2e-3) {
+            contract(pool.forward($0), r)
+        }
+        let queries = pool.queries.value, dQueries = pool.queries.grad
+        assertFiniteDifferences("queries", x: queries, analytic: dQueries, rtol: 2e-2, atol: 2e-3) {
+            pool.queries.value = $0
+            defer { pool.queries.value = queries }
+            return contract(pool.forward(context), r)
+        }
+        XCTAssertGreaterThan(dQueries.data.map(abs).max()!, 1e-2, "a gradient the check can see")
+    }
+
     func checkWholeModelGradients(_ config: ModelConfig) throws {
         let model = try TextToImageModel(config: config, seed: 3)
-        // conv_out starts at zero (which would zero every upstream gradient); give it values for the check.
+        // conv_out starts at zero (which would zero every upstream gradient); give it values for the check,
+        // and the text attention pooling's proj_out likewise.
         model.unet.convOut.weight.value = randomTensor(model.unet.convOut.weight.value.shape, seed: 30, scale: 0.2)
+        if let pool = model.unet.textAttnPool {
+            pool.projOut.weight.value = randomTensor(pool.projOut.weight.value.shape, seed: 33, scale: 0.3)
+        }
         let x = randomTensor([2, 3, 8, 8], seed: 31), r = randomTensor([2, 3, 8, 8], seed: 32)
         let t: [Float] = [10, 700]
         let ids = [[2, 3, 0, 0], [4, 1, 3, 0]]

@@ -32,7 +32,7 @@ final class TrainInitTests: XCTestCase {
         XCTAssertEqual(try TrainingCheckpoint.load(ckpt).extraMetadata[TrainingCheckpoint.initialisedFromKey], record)
     }
 
-    /// A run that adds a transformer level and a ResBlock starts as the identity there: the same prediction
+    /// A run that adds a transformer level, a ResBlock and the text's attention pooling starts as the identity there: the same prediction
     /// as the source.
     func testAddedBlocksStartAsTheIdentity() throws {
         let folder = try scratchFolder("init-grow")
@@ -41,10 +41,11 @@ final class TrainInitTests: XCTestCase {
         var grown = tinyTrainConfig(steps: 5)
         grown.model.attention = [true, true]
         grown.model.layersPerBlock = [2, 1]
+        grown.model.textPoolQueries = 2
         grown.model.vocabulary = first.config.model.vocabulary
         let second = try Trainer(config: grown, dataset: data)
         let added = try TrainingCheckpoint.initialise(second, from: url)
-        XCTAssertEqual(added, ["down_blocks.0.attentions.0", "up_blocks.1.attentions.0",
+        XCTAssertEqual(added, ["text_attn_pool", "down_blocks.0.attentions.0", "up_blocks.1.attentions.0",
                                "down_blocks.0.resnets.1", "up_blocks.1.resnets.1"])
         let source = try BuiltinModel(contentsOf: url)
         let names = Set(source.model.parameters.map(\.name))
@@ -56,7 +57,8 @@ final class TrainInitTests: XCTestCase {
                        source.model.forward(x, timesteps: [999, 400], captions: captions), "identity at the new level")
         XCTAssertTrue(second.extraMetadata[TrainingCheckpoint.initialisedFromKey]!.contains("down_blocks.0.attentions.0"))
         try second.run(data)
-        for name in ["down_blocks.0.attentions.0.proj_out.weight", "up_blocks.1.resnets.1.conv2.weight"] {
+        for name in ["down_blocks.0.attentions.0.proj_out.weight", "up_blocks.1.resnets.1.conv2.weight",
+                     "text_attn_pool.proj_out.weight"] {
             let p = try XCTUnwrap(second.model.parameters.first { $0.name == name })
             XCTAssertFalse(p.value.data.allSatisfy { $0 == 0 }, "training moves \(name)")
         }
@@ -71,6 +73,10 @@ final class TrainInitTests: XCTestCase {
         var fewer = grown
         fewer.model.layersPerBlock = [1, 1]
         assertError(try TrainingCheckpoint.initialise(Trainer(config: fewer, dataset: data), from: grownURL),
+                    contains: "its model section (architecture, vocabulary) differs")
+        var otherPool = grown
+        otherPool.model.textPoolQueries = 3
+        assertError(try TrainingCheckpoint.initialise(Trainer(config: otherPool, dataset: data), from: grownURL),
                     contains: "its model section (architecture, vocabulary) differs")
     }
 

@@ -113,3 +113,45 @@ public final class SpatialTransformer: ParameterOwner {
         return (dx, dCtx!)
     }
 }
+
+/// Attention pooling of the caption for the time embedding: K learned queries attend over the text tokens
+/// (one multi-head attention), and their K outputs, concatenated, go through `proj_out` into the time
+/// embedding, beside the mean of the tokens (`pooledText`). Why: the mean is a bag of words, and at high
+/// noise, where the layout is decided, the shipped model read the caption through it alone
+/// (`diffuse evaluate-loss --caption pooled` at t = 899: 0.224 against 0.216 with both paths and 0.425 with
+/// cross-attention alone) — and "a red circle left of a blue square" has the same mean as "a blue circle
+/// left of a red square". Queries select words by content and role. `proj_out` starts at zero, so the block
+/// adds nothing until trained (an identity when `diffuse train --init` adds it to a trained model).
+public final class TextAttentionPool: ParameterOwner {
+    let queries: Parameter                 // [K, D]
+    let attn: AttentionLayer
+    let projOut: LinearLayer               // K·D → T
+    private var batch = 0
+
+    init(_ name: String, queries k: Int, dim d: Int, heads: Int, out: Int, rng: inout TrainingRNG) {
+        queries = Parameter(name + ".queries", Tensor(shape: [k, d], data: (0..<k * d).map { _ in rng.nextNormal() }))
+        attn = AttentionLayer(name + ".attn", dim: d, heads: heads, rng: &rng)
+        projOut = LinearLayer(name + ".proj_out", in: k * d, out: out, rng: &rng)
+        projOut.weight.value = Tensor(zeros: projOut.weight.value.shape)
+        projOut.bias!.value = Tensor(zeros: [out])
+    }
+
+    public var parameters: [Parameter] { [queries] + attn.parameters + projOut.parameters }
+
+    /// context [B, L, D] → [B, T]
+    func forward(_ context: Tensor) -> Tensor {
+        let (k, d) = (queries.value.shape[0], queries.value.shape[1])
+        batch = context.shape[0]
+        let q = Tensor(shape: [batch, k, d], data: Array((0..<batch).map { _ in queries.value.data }.joined()))
+        let pooled = attn.forward(q, context: context)                 // [B, K, D]
+        return projOut.forward(pooled.reshaped([batch, k * d]))
+    }
+
+    /// dy [B, T] → the context gradient [B, L, D]; adds the queries' gradient (summed over the batch).
+    func backward(_ dy: Tensor) -> Tensor {
+        let (k, d) = (queries.value.shape[0], queries.value.shape[1])
+        let (dq, dContext) = attn.backward(projOut.backward(dy).reshaped([batch, k, d]))
+        for n in 0..<batch { for i in 0..<k * d { queries.grad.data[i] += dq.data[n * k * d + i] } }
+        return dContext!
+    }
+}

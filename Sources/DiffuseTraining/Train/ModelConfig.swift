@@ -29,6 +29,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// only through the zero padding at the border, many layers away from most pixels. Off by default so
     /// that configs written before it keep their meaning.
     public var coordinates = false
+    /// Learned queries of an attention pooling of the text tokens, added to the time embedding beside the
+    /// mean (`TextAttentionPool`: the mean is a bag of words, and the layout is decided at noise levels where
+    /// the model read the caption only through it); 0: none.
+    public var textPoolQueries = 0
     /// Caption words known to the tokenizer (built from the dataset's captions when a run starts).
     public var vocabulary: [String] = []
 
@@ -46,7 +50,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try read(.textDim, &textDim); try read(.textLayers, &textLayers); try read(.textHeads, &textHeads)
         try read(.maxTokens, &maxTokens); try read(.vocabulary, &vocabulary)
         try read(.pooledText, &pooledText); try read(.coordinates, &coordinates)
-        try read(.layersPerBlock, &layersPerBlock)
+        try read(.layersPerBlock, &layersPerBlock); try read(.textPoolQueries, &textPoolQueries)
     }
 
     /// ResBlocks at `level` in each direction.
@@ -57,6 +61,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         "Diffuse built-in text-to-image: pixel-space UNet \(channels) on \(imageSize)×\(imageSize) (unshuffle \(patch)), "
             + "\(textLayers)-layer word-level text transformer (dim \(textDim), \(vocabulary.count) words)"
             + (pooledText ? ", pooled text added to the time embedding" : "")
+            + (textPoolQueries > 0 ? ", attention pooling of the text (\(textPoolQueries) queries)" : "")
             + (coordinates ? ", coordinate input planes" : "")
             + (layersPerBlock.isEmpty ? "" : ", ResBlocks per level \(layersPerBlock)")
     }
@@ -84,6 +89,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if textHeads < 1 || textDim < 1 || textDim % textHeads != 0 {
             return "model.textDim \(textDim) must be a positive multiple of model.textHeads \(textHeads)"
         }
+        if !(0...16).contains(textPoolQueries) { return "model.textPoolQueries must be 0…16 (got \(textPoolQueries))" }
         if textLayers < 0 || maxTokens < 1 { return "model.textLayers must be ≥ 0 and model.maxTokens ≥ 1" }
         return nil
     }

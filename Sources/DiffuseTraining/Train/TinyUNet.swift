@@ -4,8 +4,8 @@ import DiffuseCore
 ///   x [B, 3, S, S] → unshuffle → [B, 3p², S/p, S/p] → conv_in → down levels (ResBlock(s) [+ transformer],
 ///   stride-2 conv) → mid (ResBlock, transformer, ResBlock) → up levels (concat skip, ResBlock(s)
 ///   [+ transformer], nearest 2× + conv); `layersPerBlock` adds same-width ResBlocks after each level's first → GroupNorm, SiLU, conv_out → shuffle → [B, 3, S, S].
-/// Time: sinusoidal(t) → Linear → SiLU → Linear (+ Linear(mean of the text tokens) with `pooledText`), fed to
-/// every ResBlock through SiLU + a projection.
+/// Time: sinusoidal(t) → Linear → SiLU → Linear (+ Linear(mean of the text tokens) with `pooledText`, + an
+/// attention pooling of them with `textPoolQueries`), fed to every ResBlock through SiLU + a projection.
 public final class TinyUNet: ParameterOwner {
     let config: ModelConfig
     let time1: LinearLayer, timeAct = SiLULayer(), time2: LinearLayer, embAct = SiLULayer()
@@ -15,6 +15,7 @@ public final class TinyUNet: ParameterOwner {
     let upRes: [ResBlock], upExtra: [[ResBlock]], upAttn: [SpatialTransformer?], upSample: [Conv2dLayer?]
     let normOut: GroupNormLayer, actOut = SiLULayer(), convOut: Conv2dLayer
     let textPool: LinearLayer?
+    let textAttnPool: TextAttentionPool?
 
     init(_ c: ModelConfig, rng: inout TrainingRNG) {
         config = c
@@ -62,6 +63,9 @@ public final class TinyUNet: ParameterOwner {
         convOut.bias.value = Tensor(zeros: convOut.bias.value.shape)
         // Made last so that every other weight is the same with and without the pooled path.
         textPool = c.pooledText ? LinearLayer("text_pool_proj", in: c.textDim, out: t, rng: &rng) : nil
+        textAttnPool = c.textPoolQueries > 0
+            ? TextAttentionPool("text_attn_pool", queries: c.textPoolQueries, dim: c.textDim, heads: c.textHeads, out: t, rng: &rng)
+            : nil
     }
 
     public var parameters: [Parameter] {
@@ -75,7 +79,7 @@ public final class TinyUNet: ParameterOwner {
             p += upRes[i].parameters + upExtra[i].flatMap(\.parameters) + (upAttn[i]?.parameters ?? [])
                 + (upSample[i]?.parameters ?? [])
         }
-        return p + normOut.parameters + convOut.parameters + (textPool?.parameters ?? [])
+        return p + normOut.parameters + convOut.parameters + (textPool?.parameters ?? []) + (textAttnPool?.parameters ?? [])
     }
 
     private var skipChannels: [Int] = []
@@ -85,6 +89,7 @@ public final class TinyUNet: ParameterOwner {
     func forward(_ x: Tensor, timesteps: [Float], context: Tensor, pooled: Tensor? = nil) -> Tensor {
         var temb = time2.forward(timeAct.forward(time1.forward(timestepEmbedding(timesteps, dim: config.channels[0]))))
         if let textPool { temb = add(temb, textPool.forward(meanOverTokens(pooled ?? context))) }   // [B, 4·C0]
+        if let textAttnPool { temb = add(temb, textAttnPool.forward(pooled ?? context)) }
         let e = embAct.forward(temb)                                               // [B, 4·C0]
         let grid = pixelUnshuffle(x, config.patch)                                 // [B, 3·p², S/p, S/p]
         var h = convIn.forward(config.coordinates ? appendingCoordinates(grid) : grid)
@@ -141,6 +146,7 @@ public final class TinyUNet: ParameterOwner {
         let dTemb = embAct.backward(dE!)
         _ = time1.backward(timeAct.backward(time2.backward(dTemb)))
         if let textPool { accumulate(&dCtx!, meanOverTokensBackward(textPool.backward(dTemb), tokens: dCtx!.shape[1])) }
+        if let textAttnPool { accumulate(&dCtx!, textAttnPool.backward(dTemb)) }
         return dCtx!
     }
 }

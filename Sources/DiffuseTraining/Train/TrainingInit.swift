@@ -8,9 +8,10 @@ import Foundation
 // starts from them keeps the record honest: the earlier training time is carried into the new total, and
 // the file it started from is named in the metadata. The training data must be the same dataset (same
 // manifest hash), because a model's metadata describes one dataset.
-// The run may add blocks: transformers at levels where the source has none (a widened `model.attention`)
-// and ResBlocks (a larger `model.layersPerBlock`). They start fresh with their last layer zero (`proj_out`,
-// `conv2`), so each is the identity (both blocks are residual) and the new model computes exactly what the
+// The run may add blocks: transformers at levels where the source has none (a widened `model.attention`),
+// ResBlocks (a larger `model.layersPerBlock`) and an attention pooling of the text (`model.textPoolQueries`).
+// They start fresh with their last layer zero (`proj_out`, `conv2`), so each is the identity (the blocks are
+// residual; the pooling is added to the time embedding) and the new model computes exactly what the
 // source did until training moves them — the ControlNet "zero convolution" idea. It tests a layout change
 // from a trained model instead of from scratch.
 extension TrainingCheckpoint {
@@ -36,7 +37,7 @@ extension TrainingCheckpoint {
         guard let added = addedBlocks(from: source.config.model, to: trainer.config.model) else {
             throw TrainingError("\(url.path): its model section (architecture, vocabulary) differs from this run's; "
                 + "omit --config to train with the model's own settings, or use the same model section "
-                + "(model.attention and model.layersPerBlock may add blocks)")
+                + "(model.attention, model.layersPerBlock and model.textPoolQueries may add blocks)")
         }
         let ours = trainer.extraMetadata[ProvenanceKey.manifestSHA256]
         let theirs = source.metadata[ProvenanceKey.manifestSHA256]
@@ -72,12 +73,15 @@ extension TrainingCheckpoint {
         var widened = from
         widened.attention = to.attention
         widened.layersPerBlock = to.layersPerBlock
+        widened.textPoolQueries = to.textPoolQueries
         let levels = to.channels.indices
         guard widened == to, from.attention.count == to.attention.count,
               zip(from.attention, to.attention).allSatisfy({ !$0 || $1 }),
-              levels.allSatisfy({ from.resnets(level: $0) <= to.resnets(level: $0) }) else { return nil }
+              levels.allSatisfy({ from.resnets(level: $0) <= to.resnets(level: $0) }),
+              from.textPoolQueries == to.textPoolQueries || from.textPoolQueries == 0 else { return nil }
         let last = to.channels.count - 1
-        return levels.flatMap { i -> [String] in
+        let pool = to.textPoolQueries > 0 && from.textPoolQueries == 0 ? ["text_attn_pool"] : []
+        return pool + levels.flatMap { i -> [String] in
             let attention = to.attention[i] && !from.attention[i]
                 ? ["down_blocks.\(i).attentions.0", "up_blocks.\(last - i).attentions.0"] : []
             let resnets = (from.resnets(level: i)..<to.resnets(level: i)).flatMap { j in
