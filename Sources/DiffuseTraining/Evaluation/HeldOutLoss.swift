@@ -20,8 +20,9 @@ public enum HeldOutLoss {
     /// noise level, and `.pooled` / `.crossAttention` say through which path.
     public static func measure(_ m: BuiltinModel, dataset: TrainingDataset, count: Int, timesteps: [Int] = defaultTimesteps,
                                seed: UInt64 = 0, caption: CaptionRoute = .both, batch: Int = 16) throws -> [Float] {
-        if caption == .pooled || caption == .crossAttention, !m.config.model.pooledText {
-            throw TrainingError("this model has no pooled text path; --caption \(caption.rawValue) needs model.pooledText")
+        if caption == .pooled || caption == .crossAttention, !m.config.model.pooledText, m.config.model.textPoolQueries == 0 {
+            throw TrainingError("this model has no pooled text path; --caption \(caption.rawValue) needs model.pooledText "
+                + "or model.textPoolQueries")
         }
         guard dataset.imageSize == m.config.model.imageSize else {
             throw TrainingError("the pictures are \(dataset.imageSize)×\(dataset.imageSize) but the model draws "

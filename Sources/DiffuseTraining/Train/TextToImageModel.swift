@@ -31,7 +31,8 @@ public final class TextToImageModel: ParameterOwner {
     }
 
     /// A diagnostic forward pass in which only one of the UNet's two text paths reads the caption — the
-    /// pooled text added to the time embedding, or the cross-attention — and the other the empty caption's
+    /// pooled text added to the time embedding (the mean of the tokens and the attention pooling, whichever the
+    /// model has), or the cross-attention — and the other the empty caption's
     /// encoding: how much each path tells the model (`diffuse evaluate-loss --caption`). No backward.
     public func forward(_ noisy: Tensor, timesteps: [Float], ids: [[Int]], captionTo route: CaptionRoute) -> Tensor {
         let empty = text.forward(ids.map { _ in tokenizer.encode("") })
