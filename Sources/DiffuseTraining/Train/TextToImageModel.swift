@@ -35,12 +35,12 @@ public final class TextToImageModel: ParameterOwner {
     /// model has), or the cross-attention — and the other the empty caption's
     /// encoding: how much each path tells the model (`diffuse evaluate-loss --caption`). No backward.
     public func forward(_ noisy: Tensor, timesteps: [Float], ids: [[Int]], captionTo route: CaptionRoute) -> Tensor {
-        let empty = text.forward(ids.map { _ in tokenizer.encode("") })
+        let empty = { self.text.forward(ids.map { _ in self.tokenizer.encode("") }) }
         switch route {
         case .both: return forward(noisy, timesteps: timesteps, ids: ids)
-        case .neither: return unet.forward(noisy, timesteps: timesteps, context: empty)
-        case .pooled: return unet.forward(noisy, timesteps: timesteps, context: empty, pooled: text.forward(ids))
-        case .crossAttention: return unet.forward(noisy, timesteps: timesteps, context: text.forward(ids), pooled: empty)
+        case .neither: return unet.forward(noisy, timesteps: timesteps, context: empty())
+        case .pooled: return unet.forward(noisy, timesteps: timesteps, context: empty(), pooled: text.forward(ids))
+        case .crossAttention: return unet.forward(noisy, timesteps: timesteps, context: text.forward(ids), pooled: empty())
         }
     }
 
