@@ -65,10 +65,8 @@ final class HeldOutLossTests: XCTestCase {
         let plainTrainer = try Trainer(config: tinyTrainConfig(steps: 1), dataset: data)
         let plainURL = folder.appendingPathComponent("plain.safetensors")
         try BuiltinModel.export(plainTrainer, to: plainURL)
-        XCTAssertThrowsError(try HeldOutLoss.measure(try BuiltinModel(contentsOf: plainURL), dataset: data, count: 1,
-                                                     caption: .pooled)) {
-            XCTAssertTrue("\($0)".contains("no pooled text path"), "\($0)")
-        }
+        assertError(try HeldOutLoss.measure(try BuiltinModel(contentsOf: plainURL), dataset: data, count: 1, caption: .pooled),
+                    contains: "no pooled text path")
     }
 
     func testRejectsBadRequests() throws {
@@ -80,12 +78,9 @@ final class HeldOutLossTests: XCTestCase {
         try BuiltinModel.export(trainer, to: url)
         let m = try BuiltinModel(contentsOf: url)
         let other = try shapesDataset(folder.appendingPathComponent("other"), count: 2, size: 32)
-        func message(_ body: () throws -> Void) -> String {
-            do { try body(); return "no error" } catch { return "\(error)" }
-        }
-        XCTAssertTrue(message { _ = try HeldOutLoss.measure(m, dataset: other, count: 2) }.contains("32×32"))
-        XCTAssertTrue(message { _ = try HeldOutLoss.measure(m, dataset: data, count: 4) }.contains("at most"))
-        XCTAssertTrue(message { _ = try HeldOutLoss.measure(m, dataset: data, count: 2, timesteps: [1000]) }.contains("outside"))
+        assertError(try HeldOutLoss.measure(m, dataset: other, count: 2), contains: "32×32")
+        assertError(try HeldOutLoss.measure(m, dataset: data, count: 4), contains: "at most")
+        assertError(try HeldOutLoss.measure(m, dataset: data, count: 2, timesteps: [1000]), contains: "outside")
     }
 }
 

@@ -108,13 +108,4 @@ final class TrainInitTests: XCTestCase {
         try BuiltinModel.export(first, to: url, dtype: .f32)
         return (data, first, url)
     }
-
-    private func assertError<T>(_ body: @autoclosure () throws -> T, contains text: String, line: UInt = #line) {
-        do {
-            _ = try body()
-            XCTFail("no error", line: line)
-        } catch {
-            XCTAssertTrue("\(error)".contains(text), "\(error)", line: line)
-        }
-    }
 }

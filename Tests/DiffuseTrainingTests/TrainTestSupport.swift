@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 @testable import DiffuseTraining
 
 /// A scratch folder removed by the caller.
@@ -23,4 +24,14 @@ func tinyTrainConfig(steps: Int) -> TrainConfig {
     c.steps = steps; c.batchSize = 8; c.learningRate = 3e-3; c.warmupSteps = 3; c.emaDecay = 0.99
     c.logEvery = 0; c.checkpointEvery = 0; c.seed = 5
     return c
+}
+
+/// Asserts that `body` throws an error whose description contains `text`.
+func assertError<T>(_ body: @autoclosure () throws -> T, contains text: String, line: UInt = #line) {
+    do {
+        _ = try body()
+        XCTFail("no error", line: line)
+    } catch {
+        XCTAssertTrue("\(error)".contains(text), "\(error)", line: line)
+    }
 }
