@@ -82,12 +82,14 @@ public func linearGroup(_ x: Tensor, _ terms: [LinearTerm]) -> [Tensor] {
     let outputs = withOutputs(terms.map { m * $0.weight.shape[0] }) { out in
         Parallel.forRange(panelStarts.last!) { range in
             let packB = UnsafeMutablePointer<Float>.allocate(capacity: tile.nr * kc0)
+            let panelC = UnsafeMutablePointer<Float>.allocate(capacity: m * tile.nr)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: m * tile.nr)
-            defer { packB.deallocate(); scratch.deallocate() }
+            defer { packB.deallocate(); panelC.deallocate(); scratch.deallocate() }
             var t = 0
             for panel in range {
                 while panel >= panelStarts[t + 1] { t += 1 }
-                job.run(terms[t], column: (panel - panelStarts[t]) * nr, c: out[t], packB: packB, scratch: scratch)
+                job.run(terms[t], column: (panel - panelStarts[t]) * nr, c: out[t], packB: packB, panel: panelC,
+                        scratch: scratch)
             }
         }
     }
@@ -120,28 +122,32 @@ private struct SmallLinearJob {
     let tile: GemmTile
     let packA: UnsafeMutablePointer<Float>
 
-    /// Output columns j0 ..< j0 + nr of one term into c [m, N].
+    /// Output columns j0 ..< j0 + nr of one term into c [m, N]. The sums build up in `panel` [m, nr] at
+    /// stride nr and are copied into c once at the end: in place, C's rows lie N floats apart (12 KB for
+    /// fc1), so one tile's 12 rows fall in the same L1 sets and every K block reloaded them from L2
+    /// (C harness, one thread, fc1's shape: 121 → 134 GFLOP/s; BENCHMARKS.md, stop 19). Same sums.
     func run(_ t: LinearTerm, column j0: Int, c: UnsafeMutablePointer<Float>, packB: UnsafeMutablePointer<Float>,
-             scratch: UnsafeMutablePointer<Float>) {
-        let n = t.weight.shape[0], nr = min(tile.nr, n - j0)
-        let cp = c + j0
+             panel: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let n = t.weight.shape[0], nr = min(tile.nr, n - j0), ldp = tile.nr
         let initialised = t.bias != nil || t.residual != nil
-        if initialised { initialise(t, cp, ldc: n, column: j0, count: nr) }
+        if initialised { initialise(t, panel, ldp: ldp, ldr: n, column: j0, count: nr) }
         let b = WeightSource(w: t.weight, ld: k)
         var pc = 0
         while pc < k {
             let kc = min(kc0, k - pc)
             b.pack(rows: j0, count: nr, width: tile.nr, k: pc, kc: kc, into: packB)
-            macroKernel(mc: m, nc: nr, kc: kc, a: packA + pc * mPad, b: packB, c: cp, ldc: n, out: .plain, col0: 0,
-                        tile: tile, accumulate: initialised || pc > 0)
+            macroKernel(mc: m, nc: nr, kc: kc, a: packA + pc * mPad, b: packB, c: panel, ldc: ldp, out: .plain,
+                        col0: 0, tile: tile, accumulate: initialised || pc > 0)
             pc += kc
         }
-        if case .quickGelu = t.epilogue { quickGeluPanel(cp, ldc: n, rows: m, columns: nr, scratch: scratch) }
+        if case .quickGelu = t.epilogue { quickGeluPanel(panel, ldc: ldp, rows: m, columns: nr, scratch: scratch) }
+        copyRows(from: panel, ld: ldp, to: c + j0, ld: n, rows: m, count: nr)
     }
 
-    /// c[i, 0..<count] = bias[j0 ..< j0 + count] (+ residual[i, j0 ...]): the sum `linear` forms before
-    /// accumulating the product onto it.
-    private func initialise(_ t: LinearTerm, _ c: UnsafeMutablePointer<Float>, ldc: Int, column j0: Int, count: Int) {
+    /// p[i, 0..<count] = bias[j0 ..< j0 + count] (+ residual[i, j0 ...]), p at stride ldp, the residual at
+    /// stride ldr: the sum `linear` forms before accumulating the product onto it.
+    private func initialise(_ t: LinearTerm, _ p: UnsafeMutablePointer<Float>, ldp: Int, ldr: Int, column j0: Int,
+                            count: Int) {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { bias in
             let bp = bias.baseAddress!
             if let b = t.bias { b.widen(from: j0, count: count, into: bp) } else { bp.update(repeating: 0, count: count) }
@@ -149,7 +155,7 @@ private struct SmallLinearJob {
             if let r = t.residual {
                 r.withUnsafe { rp in
                     for i in 0..<m {
-                        let src = rp.baseAddress! + i * ldc + j0, dst = c + i * ldc
+                        let src = rp.baseAddress! + i * ldr + j0, dst = p + i * ldp
                         var j = 0
                         while j + 8 <= count { storeVec(dst + j, loadVec(src + j) + loadVec(bp + j)); j += 8 }
                         while j < count { dst[j] = src[j] + bp[j]; j += 1 }
@@ -159,18 +165,29 @@ private struct SmallLinearJob {
                 // The bias held in registers and stored per row (a row copy loop becomes a memmove call).
                 let b0 = loadVec(bp), b1 = loadVec(bp + 8), b2 = loadVec(bp + 16), b3 = loadVec(bp + 24)
                 for i in 0..<m {
-                    let dst = c + i * ldc
+                    let dst = p + i * ldp
                     storeVec(dst, b0); storeVec(dst + 8, b1); storeVec(dst + 16, b2); storeVec(dst + 24, b3)
                 }
             } else {
                 for i in 0..<m {
-                    let dst = c + i * ldc
+                    let dst = p + i * ldp
                     var j = 0
                     while j + 8 <= count { storeVec(dst + j, loadVec(bp + j)); j += 8 }
                     while j < count { dst[j] = bp[j]; j += 1 }
                 }
             }
         }
+    }
+}
+
+/// dst[i, 0..<count] = src[i, 0..<count] for `rows` rows at the given strides (explicit vector loops, as above).
+private func copyRows(from src: UnsafeMutablePointer<Float>, ld lds: Int, to dst: UnsafeMutablePointer<Float>, ld ldd: Int,
+                      rows: Int, count: Int) {
+    for i in 0..<rows {
+        let s = src + i * lds, d = dst + i * ldd
+        var j = 0
+        while j + 8 <= count { storeVec(d + j, loadVec(s + j)); j += 8 }
+        while j < count { d[j] = s[j]; j += 1 }
     }
 }
 

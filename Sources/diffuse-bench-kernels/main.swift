@@ -3,11 +3,12 @@
 // launched per shape so both see the same machine load). Best of several repetitions: the machine is
 // shared, and the best time is the one least disturbed by other processes.
 //
-//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--ours-only] [--exhaustive-exp] [--exhaustive-softmax-exp] [--exhaustive-erf] [--erf-speed] [--winograd] [--train-convs]
+//   swift run --scratch-path .build-kernels diffuse-bench-kernels [--reps N] [--haswell-blas] [--only WORD] [--threads N] [--cpu-time] [--ours-only] [--exhaustive-exp] [--exhaustive-softmax-exp] [--exhaustive-erf] [--erf-speed] [--winograd] [--train-convs] [--text-linears]
 //
 // --exhaustive-erf checks exactErf against Foundation.erf on all 2³² floats; --erf-speed times erf, GELU
 // and a GEGLU row, scalar and vector, on one thread; both exit.
 // --winograd times the 3×3 convolutions of SD 1.5 direct and by Winograd, and exits.
+// --text-linears times the CLIP text encoder's linear layers after the peak line, and exits.
 // --train-convs times the built-in model's training convolutions (forward, dx, dW) after the peak line, and exits.
 // --haswell-blas also times OpenBLAS forced to its AVX2 (Haswell) kernels, the fair comparison for our
 // AVX2 code on a CPU where OpenBLAS picks AVX-512 ones.
@@ -158,6 +159,10 @@ for (label, m, n, k) in gemmShapes where selected("gemmNT " + label) {
     if !oursOnly, let r = numpyGflops(m: m, n: n, k: k, coreType: nil) { blas.append(r) }
     if haswellBlas, let r = numpyGflops(m: m, n: n, k: k, coreType: "Haswell") { blas.append(r) }
     report("gemmNT " + label, flops: 2 * Double(m * n * k), seconds: t, blas: blas)
+}
+if args.contains("--text-linears") {
+    runTextLinearBenchmarks()
+    exit(0)
 }
 if args.contains("--train-convs") {
     runTrainConvBenchmarks()
