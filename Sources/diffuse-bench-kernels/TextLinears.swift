@@ -8,6 +8,7 @@ import Foundation
 
 func runTextLinearBenchmarks() {
     let rows = 154, width = 768, mlp = 3072, layers = 12
+    _ = ProcessHeap.keepFreedMemory   // as the pipeline sets it: freed activations stay in the heap
     func f16Weight(_ shape: [Int], seed: UInt64) -> Weight {
         let v = values(shape.reduce(1, *), seed: seed).map { Float16($0 * 0.05) }
         let bytes = v.withUnsafeBytes { [UInt8]($0) }
