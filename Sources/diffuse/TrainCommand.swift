@@ -118,6 +118,10 @@ struct Train: ParsableCommand {
         printStatus("\(dataset.count) images \(dataset.imageSize)×\(dataset.imageSize), \(trainer.model.parameterCount) "
             + "parameters, step \(trainer.step) → \(c.steps), batch \(c.batchSize)×\(c.gradientAccumulation), "
             + "\(Parallel.threads) threads")
+        if let biased = c.timestepBiasRange, c.timestepBiasMultiplier != 1 {
+            printStatus("timesteps: \(c.timestepBiasStrategy) bias, \(biased.lowerBound)…\(biased.upperBound - 1) drawn "
+                + "\(c.timestepBiasMultiplier)× as often as the others")
+        }
         let save = { (t: Trainer) in
             try TrainingCheckpoint.save(t, to: outURL)
             try LossCurve.write(t.losses, to: outURL.deletingLastPathComponent()

@@ -121,5 +121,22 @@ extension CLITrainTests {
         try expectFailure(base + ["--caption", "pooled"], "no pooled text path")
         try expectFailure(["evaluate-loss", "--model", s.exported.path, "--data", dir.appendingPathComponent("nope").path],
                           "nope", "does not exist")
+        try expectFailure(base + ["--swap-words", "left"], "--swap-words left: give distinct word pairs")
+        try expectFailure(base + ["--swap-words", "cat:dog"], "no caption in", "holds any of cat, dog")
+    }
+
+    /// --swap-words: the pictures whose caption holds a listed word, measured as they are and swapped.
+    func testEvaluateLossSwapWords() throws {
+        let s = try Self.shared.get()
+        let r = try CLITests.runBinary(["evaluate-loss", "--model", s.exported.path, "--data", s.data.path,
+                                        "--swap-words", "circle:square,triangle:star", "--timesteps", "500,900"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(r.stdout.split(separator: "\n").last)
+        let fields = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let plain = try XCTUnwrap(fields["loss"] as? [Double]), swapped = try XCTUnwrap(fields["loss_swapped"] as? [Double])
+        XCTAssertEqual(plain.count, 2)
+        XCTAssertEqual(swapped.count, 2)
+        XCTAssertNotEqual(plain, swapped, "a trained model reads its shape words")
+        XCTAssertGreaterThan(fields["count"] as? Int ?? 0, 0)
     }
 }

@@ -69,6 +69,35 @@ final class HeldOutLossTests: XCTestCase {
                     contains: "no pooled text path")
     }
 
+    func testSwappingWords() {
+        let swaps = HeldOutLoss.parseSwaps("left:right, Top:bottom")
+        XCTAssertEqual(swaps, ["left": "right", "right": "left", "top": "bottom", "bottom": "top"])
+        XCTAssertEqual(HeldOutLoss.swappingWords("A red circle at the top-left, left of a star", swaps!),
+                       "a red circle at the bottom right right of a star")
+        for bad in ["", "left", "left:left", "left:right,right:top", "left:", ":right", "a:b:c"] {
+            XCTAssertNil(HeldOutLoss.parseSwaps(bad), bad)
+        }
+    }
+
+    /// Measured over chosen pictures with their own captions, the figure is the one of those pictures alone;
+    /// with other text it changes (the model reads its caption).
+    func testPicturesAndText() throws {
+        let folder = try scratchFolder("heldout-text")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 4, size: 16)
+        let trainer = try Trainer(config: tinyTrainConfig(steps: 4), dataset: data)
+        try trainer.run(data)
+        let url = folder.appendingPathComponent("model.safetensors")
+        try BuiltinModel.export(trainer, to: url, dtype: .f32)
+        let m = try BuiltinModel(contentsOf: url)
+        let one = try HeldOutLoss.measure(m, dataset: data, pictures: [2], timesteps: [100, 900])
+        let own = try HeldOutLoss.measure(m, dataset: data, pictures: [2], timesteps: [100, 900]) { data.captions[$0] }
+        XCTAssertEqual(one, own)
+        let other = try HeldOutLoss.measure(m, dataset: data, pictures: [2], timesteps: [100, 900]) { _ in "two big stars" }
+        XCTAssertNotEqual(one, other)
+        assertError(try HeldOutLoss.measure(m, dataset: data, pictures: [], timesteps: [100]), contains: "no pictures")
+    }
+
     func testRejectsBadRequests() throws {
         let folder = try scratchFolder("heldout-bad")
         defer { try? FileManager.default.removeItem(at: folder) }

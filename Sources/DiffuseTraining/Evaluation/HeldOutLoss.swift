@@ -20,6 +20,21 @@ public enum HeldOutLoss {
     /// noise level, and `.pooled` / `.crossAttention` say through which path.
     public static func measure(_ m: BuiltinModel, dataset: TrainingDataset, count: Int, timesteps: [Int] = defaultTimesteps,
                                seed: UInt64 = 0, caption: CaptionRoute = .both, batch: Int = 16) throws -> [Float] {
+        guard count >= 1 else { throw TrainingError("give at least one picture (got \(count))") }
+        guard count <= dataset.count else {
+            throw TrainingError("the dataset has \(dataset.count) pictures; ask for at most that many (got \(count))")
+        }
+        return try measure(m, dataset: dataset, pictures: Array(0..<count), timesteps: timesteps, seed: seed,
+                           caption: caption, batch: batch)
+    }
+
+    /// The same over the given pictures, each read with `text(index)` instead of its own caption when given
+    /// (`swappingWords` below). A picture's noise depends only on its index, so two calls that differ only in
+    /// `text` compare the same noisy inputs.
+    public static func measure(_ m: BuiltinModel, dataset: TrainingDataset, pictures: [Int], timesteps: [Int],
+                               seed: UInt64 = 0, caption: CaptionRoute = .both, batch: Int = 16,
+                               text: ((Int) -> String)? = nil) throws -> [Float] {
+        guard !pictures.isEmpty else { throw TrainingError("no pictures to measure") }
         if caption == .pooled || caption == .crossAttention, !m.config.model.pooledText, m.config.model.textPoolQueries == 0 {
             throw TrainingError("this model has no pooled text path; --caption \(caption.rawValue) needs model.pooledText "
                 + "or model.textPoolQueries")
@@ -28,22 +43,18 @@ public enum HeldOutLoss {
             throw TrainingError("the pictures are \(dataset.imageSize)×\(dataset.imageSize) but the model draws "
                 + "\(m.config.model.imageSize)×\(m.config.model.imageSize); give a dataset of that size")
         }
-        guard count >= 1 else { throw TrainingError("give at least one picture (got \(count))") }
-        guard count <= dataset.count else {
-            throw TrainingError("the dataset has \(dataset.count) pictures; ask for at most that many (got \(count))")
-        }
         if let t = timesteps.first(where: { $0 < 0 || $0 >= m.schedule.count }) {
             throw TrainingError("timestep \(t) is outside 0…\(m.schedule.count - 1)")
         }
         var sums = [Double](repeating: 0, count: timesteps.count)
-        for start in stride(from: 0, to: count, by: batch) {
-            let indices = Array(start..<min(start + batch, count))
+        for start in stride(from: 0, to: pictures.count, by: batch) {
+            let indices = Array(pictures[start..<min(start + batch, pictures.count)])
             let x0 = dataset.batch(indices)                                      // [B, 3, S, S]
             let noise = concat(indices.map { i -> Tensor in
                 var rng = TrainingRNG(seed: seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)
                 return rng.normals([1] + Array(x0.shape.dropFirst()))
             }, axis: 0)
-            let ids = indices.map { m.model.tokenizer.encode(dataset.captions[$0]) }
+            let ids = indices.map { m.model.tokenizer.encode(text?($0) ?? dataset.captions[$0]) }
             for (k, t) in timesteps.enumerated() {
                 let b = m.schedule.noised(x0, noise: noise, timesteps: Array(repeating: t, count: indices.count),
                                           prediction: m.config.prediction)
@@ -52,6 +63,24 @@ public enum HeldOutLoss {
                 sums[k] += Double(mseLoss(out, b.target).loss) * Double(indices.count)
             }
         }
-        return sums.map { Float($0 / Double(count)) }
+        return sums.map { Float($0 / Double(pictures.count)) }
+    }
+
+    /// `text` with every word that is a key of `swaps` replaced by its value (words as the tokenizer splits
+    /// them, joined by single spaces).
+    public static func swappingWords(_ text: String, _ swaps: [String: String]) -> String {
+        WordTokenizer.split(text).map { swaps[$0] ?? $0 }.joined(separator: " ")
+    }
+
+    /// "left:right,top:bottom" → both directions of each pair; nil when malformed.
+    public static func parseSwaps(_ spec: String) -> [String: String]? {
+        var swaps: [String: String] = [:]
+        for pair in spec.split(separator: ",") {
+            let words = pair.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard words.count == 2, !words[0].isEmpty, !words[1].isEmpty, words[0] != words[1],
+                  swaps[words[0]] == nil, swaps[words[1]] == nil else { return nil }
+            swaps[words[0]] = words[1]; swaps[words[1]] = words[0]
+        }
+        return swaps.isEmpty ? nil : swaps
     }
 }

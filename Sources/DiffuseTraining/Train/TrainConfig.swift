@@ -33,6 +33,15 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// (k·T/n: 950 … 0 for 20 steps) or "trailing" (T − k·T/n − 1: 999 … 49), which starts at the pure-noise
     /// step a zero-terminal-SNR schedule trains.
     public var timestepSpacing = "leading"
+    /// diffusers' `--timestep_bias_strategy` / `_multiplier` / `_portion` / `_begin` / `_end` (see
+    /// TimestepBias.swift): "none" draws training timesteps uniformly; "later" gives the noisiest
+    /// ⌊portion·T⌋ timesteps `multiplier` times the weight of the others, "earlier" the least noisy, "range"
+    /// begin ..< end.
+    public var timestepBiasStrategy = "none"
+    public var timestepBiasMultiplier: Float = 1
+    public var timestepBiasPortion: Float = 0.25
+    public var timestepBiasBegin = 0
+    public var timestepBiasEnd = 1000
     public var seed: UInt64 = 0
     /// Steps between progress lines / checkpoint saves (0: only at the end).
     public var logEvery = 10
@@ -55,6 +64,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try read(.timesteps, &timesteps); try read(.seed, &seed); try read(.logEvery, &logEvery)
         try read(.checkpointEvery, &checkpointEvery)
         try read(.rescaleBetasZeroSnr, &rescaleBetasZeroSnr); try read(.timestepSpacing, &timestepSpacing)
+        try read(.timestepBiasStrategy, &timestepBiasStrategy); try read(.timestepBiasMultiplier, &timestepBiasMultiplier)
+        try read(.timestepBiasPortion, &timestepBiasPortion); try read(.timestepBiasBegin, &timestepBiasBegin)
+        try read(.timestepBiasEnd, &timestepBiasEnd)
     }
 
     /// Reads a JSON config file; unknown keys are refused so a typo does not silently train with a default.
@@ -68,7 +80,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let known = Set(["model", "steps", "batchSize", "gradientAccumulation", "learningRate", "warmupSteps",
                          "weightDecay", "beta1", "beta2", "adamEps", "maxGradNorm", "emaDecay", "captionDropout",
                          "prediction", "betaSchedule", "betaStart", "betaEnd", "timesteps", "seed", "logEvery",
-                         "checkpointEvery", "rescaleBetasZeroSnr", "timestepSpacing"])
+                         "checkpointEvery", "rescaleBetasZeroSnr", "timestepSpacing", "timestepBiasStrategy",
+                         "timestepBiasMultiplier", "timestepBiasPortion", "timestepBiasBegin", "timestepBiasEnd"])
         if let bad = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw TrainingError("\(url.path): unknown key \"\(bad)\"; known keys: \(known.sorted().joined(separator: ", "))")
         }
@@ -95,6 +108,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         if !["leading", "trailing"].contains(timestepSpacing) {
             return "timestepSpacing must be \"leading\" or \"trailing\" (got \"\(timestepSpacing)\")"
         }
+        if let p = timestepBiasProblem() { return p }
         if rescaleBetasZeroSnr && prediction == .epsilon {
             return "rescaleBetasZeroSnr needs prediction \"v_prediction\" or \"sample\": ε-prediction cannot recover the image at zero SNR"
         }

@@ -29,6 +29,8 @@ public final class Trainer {
     public let config: TrainConfig
     public let model: TextToImageModel
     public let schedule: NoiseScheduleTable
+    /// Draws the training timesteps (uniform, or diffusers' timestep bias).
+    var timestepSampler: TimestepSampler
     public internal(set) var optimizer: AdamW
     public internal(set) var ema: EMA
     public internal(set) var rng: TrainingRNG
@@ -53,6 +55,7 @@ public final class Trainer {
         self.config = config
         model = try TextToImageModel(config: config.model, seed: config.seed)
         schedule = try NoiseScheduleTable(config)
+        timestepSampler = TimestepSampler(config)
         optimizer = AdamW(beta1: config.beta1, beta2: config.beta2, eps: config.adamEps, weightDecay: config.weightDecay)
         ema = EMA(model.parameters, maxDecay: config.emaDecay)
         rng = TrainingRNG(seed: config.seed ^ 0x5EED_0F_7EA1)
@@ -66,6 +69,7 @@ public final class Trainer {
         self.config = config
         self.model = model
         schedule = try NoiseScheduleTable(config)
+        timestepSampler = TimestepSampler(config)
         self.optimizer = optimizer; self.ema = ema; self.rng = rng
         self.step = step; self.losses = losses; self.trainingSeconds = trainingSeconds
     }
@@ -91,7 +95,7 @@ public final class Trainer {
                 let b = config.batchSize
                 let indices = (0..<b).map { _ in rng.nextInt(dataset.count) }
                 let captions = Self.dropCaptions(indices.map { dataset.captions[$0] }, probability: config.captionDropout, rng: &rng)
-                let timesteps = (0..<b).map { _ in rng.nextInt(schedule.count) }
+                let timesteps = (0..<b).map { _ in timestepSampler.draw(&rng) }
                 let x0 = dataset.batch(indices)                                 // [B, 3, S, S]
                 let noise = rng.normals(x0.shape)
                 return (captions, timesteps, schedule.noised(x0, noise: noise, timesteps: timesteps, prediction: config.prediction))
