@@ -64,6 +64,41 @@ final class GradModelTests: XCTestCase {
     /// The attention pooling alone, where its gradients are not small beside the rest of a model: the context
     /// and the learned queries against finite differences. Loss Σ y·r ≈ 1–5 in float32, h = 1e-2: rounding
     /// ≈ 6e-8·5 / 1e-2 ≈ 3e-5 and softmax curvature O(h²); 2e-3 absolute + 2e-2 relative.
+    /// Position queries reading the text, added at one level: the queries, the attention and the text
+    /// encoder get its gradient, and the level's backward passes it on.
+    func testWholeModelGradientsWithTextSpatialMap() throws {
+        var c = Self.tinyConfig()
+        c.textSpatialMap = (c.imageSize / c.patch) >> 1
+        XCTAssertNil(c.problem())
+        let model = try TextToImageModel(config: c, seed: 3)
+        XCTAssertEqual(model.parameters.first { $0.name == "text_spatial_map.queries" }?.value.shape,
+                       [c.textSpatialMap * c.textSpatialMap, c.textDim])
+        try checkWholeModelGradients(c)
+    }
+
+    /// The map alone, as the attention pooling below: context and queries against finite differences.
+    func testTextSpatialMapGradients() {
+        var rng = TrainingRNG(seed: 5)
+        let map = TextSpatialMap("map", side: 2, dim: 8, heads: 2, channels: 3, rng: &rng)
+        map.projOut.weight.value = randomTensor([3, 8], seed: 50, scale: 0.5)
+        let context = randomTensor([2, 4, 8], seed: 51), r = randomTensor([2, 3, 2, 2], seed: 52)
+        XCTAssertEqual(map.forward(context).shape, [2, 3, 2, 2])
+        let dContext = map.backward(r)
+        assertFiniteDifferences("context", x: context, analytic: dContext, rtol: 2e-2, atol: 2e-3) {
+            contract(map.forward($0), r)
+        }
+        let queries = map.queries.value, dQueries = map.queries.grad
+        assertFiniteDifferences("queries", x: queries, analytic: dQueries, rtol: 2e-2, atol: 2e-3) {
+            map.queries.value = $0
+            defer { map.queries.value = queries }
+            return contract(map.forward(context), r)
+        }
+        XCTAssertGreaterThan(dQueries.data.map(abs).max()!, 1e-2, "a gradient the check can see")
+        var bad = ModelConfig()
+        bad.textSpatialMap = 5
+        XCTAssertEqual(bad.problem(), "model.textSpatialMap must be 0 or the side of a level's grid (32, 16, 8); got 5")
+    }
+
     func testTextAttentionPoolGradients() {
         var rng = TrainingRNG(seed: 4)
         let pool = TextAttentionPool("pool", queries: 3, dim: 8, heads: 2, out: 5, rng: &rng)
@@ -90,6 +125,9 @@ final class GradModelTests: XCTestCase {
         model.unet.convOut.weight.value = randomTensor(model.unet.convOut.weight.value.shape, seed: 30, scale: 0.2)
         if let pool = model.unet.textAttnPool {
             pool.projOut.weight.value = randomTensor(pool.projOut.weight.value.shape, seed: 33, scale: 0.3)
+        }
+        if let map = model.unet.textMap {
+            map.projOut.weight.value = randomTensor(map.projOut.weight.value.shape, seed: 34, scale: 0.3)
         }
         let x = randomTensor([2, 3, 8, 8], seed: 31), r = randomTensor([2, 3, 8, 8], seed: 32)
         let t: [Float] = [10, 700]

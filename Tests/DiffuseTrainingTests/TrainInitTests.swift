@@ -32,7 +32,7 @@ final class TrainInitTests: XCTestCase {
         XCTAssertEqual(try TrainingCheckpoint.load(ckpt).extraMetadata[TrainingCheckpoint.initialisedFromKey], record)
     }
 
-    /// A run that adds a transformer level, a ResBlock and the text's attention pooling starts as the identity there: the same prediction
+    /// A run that adds a transformer level, a ResBlock, the text's attention pooling and the position queries starts as the identity there: the same prediction
     /// as the source.
     func testAddedBlocksStartAsTheIdentity() throws {
         let folder = try scratchFolder("init-grow")
@@ -42,10 +42,11 @@ final class TrainInitTests: XCTestCase {
         grown.model.attention = [true, true]
         grown.model.layersPerBlock = [2, 1]
         grown.model.textPoolQueries = 2
+        grown.model.textSpatialMap = (grown.model.imageSize / grown.model.patch) >> 1
         grown.model.vocabulary = first.config.model.vocabulary
         let second = try Trainer(config: grown, dataset: data)
         let added = try TrainingCheckpoint.initialise(second, from: url)
-        XCTAssertEqual(added, ["text_attn_pool", "down_blocks.0.attentions.0", "up_blocks.1.attentions.0",
+        XCTAssertEqual(added, ["text_attn_pool", "text_spatial_map", "down_blocks.0.attentions.0", "up_blocks.1.attentions.0",
                                "down_blocks.0.resnets.1", "up_blocks.1.resnets.1"])
         let source = try BuiltinModel(contentsOf: url)
         let names = Set(source.model.parameters.map(\.name))
@@ -58,7 +59,7 @@ final class TrainInitTests: XCTestCase {
         XCTAssertTrue(second.extraMetadata[TrainingCheckpoint.initialisedFromKey]!.contains("down_blocks.0.attentions.0"))
         try second.run(data)
         for name in ["down_blocks.0.attentions.0.proj_out.weight", "up_blocks.1.resnets.1.conv2.weight",
-                     "text_attn_pool.proj_out.weight"] {
+                     "text_attn_pool.proj_out.weight", "text_spatial_map.proj_out.weight"] {
             let p = try XCTUnwrap(second.model.parameters.first { $0.name == name })
             XCTAssertFalse(p.value.data.allSatisfy { $0 == 0 }, "training moves \(name)")
         }
@@ -73,6 +74,10 @@ final class TrainInitTests: XCTestCase {
         var fewer = grown
         fewer.model.layersPerBlock = [1, 1]
         assertError(try TrainingCheckpoint.initialise(Trainer(config: fewer, dataset: data), from: grownURL),
+                    contains: "its model section (architecture, vocabulary) differs")
+        var otherMap = grown
+        otherMap.model.textSpatialMap = grown.model.imageSize / grown.model.patch
+        assertError(try TrainingCheckpoint.initialise(Trainer(config: otherMap, dataset: data), from: grownURL),
                     contains: "its model section (architecture, vocabulary) differs")
         var otherPool = grown
         otherPool.model.textPoolQueries = 3

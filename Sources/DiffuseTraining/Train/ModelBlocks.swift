@@ -156,3 +156,49 @@ public final class TextAttentionPool: ParameterOwner {
         return dContext!
     }
 }
+
+/// A caption-dependent map added to the features of one UNet level: every cell of its s×s grid has a learned
+/// query that attends over the text tokens, and the cell's output, projected to the level's channels, is
+/// added there. Why: the shipped model ignored every word about place — `diffuse evaluate-loss --swap-words
+/// left:right,top:bottom` (and above:below on relational captions) moved its held-out loss by < 0.0004 at
+/// every noise level, while small:big moved it by 0.02 — so the object went wherever the starting noise put
+/// it. Its text reached the picture through the time embedding (one vector for all cells) and through
+/// cross-attention whose queries are the image features, which at the noise levels that settle the layout
+/// are mostly noise. Here the queries are positions: a cell can learn to read "left" or "top" directly.
+/// `proj_out` starts at zero, so the block adds nothing until trained (an identity when `diffuse train
+/// --init` adds it to a trained model).
+public final class TextSpatialMap: ParameterOwner {
+    let queries: Parameter                 // [s², D]
+    let attn: AttentionLayer
+    let projOut: LinearLayer               // D → C
+    let side: Int
+    private var batch = 0
+
+    init(_ name: String, side: Int, dim d: Int, heads: Int, channels c: Int, rng: inout TrainingRNG) {
+        self.side = side
+        queries = Parameter(name + ".queries", Tensor(shape: [side * side, d], data: (0..<side * side * d).map { _ in rng.nextNormal() }))
+        attn = AttentionLayer(name + ".attn", dim: d, heads: heads, rng: &rng)
+        projOut = LinearLayer(name + ".proj_out", in: d, out: c, rng: &rng)
+        projOut.weight.value = Tensor(zeros: projOut.weight.value.shape)
+        projOut.bias!.value = Tensor(zeros: [c])
+    }
+
+    public var parameters: [Parameter] { [queries] + attn.parameters + projOut.parameters }
+
+    /// context [B, L, D] → [B, C, s, s]
+    func forward(_ context: Tensor) -> Tensor {
+        let (n, d) = (queries.value.shape[0], queries.value.shape[1])
+        batch = context.shape[0]
+        let q = Tensor(shape: [batch, n, d], data: Array((0..<batch).map { _ in queries.value.data }.joined()))
+        let cells = attn.forward(q, context: context)                  // [B, s², D]
+        return channelsFirst(projOut.forward(cells), height: side, width: side)
+    }
+
+    /// dy [B, C, s, s] → the context gradient [B, L, D]; adds the queries' gradient (summed over the batch).
+    func backward(_ dy: Tensor) -> Tensor {
+        let (n, d) = (queries.value.shape[0], queries.value.shape[1])
+        let (dq, dContext) = attn.backward(projOut.backward(channelsLast(dy)))
+        for b in 0..<batch { for i in 0..<n * d { queries.grad.data[i] += dq.data[b * n * d + i] } }
+        return dContext!
+    }
+}

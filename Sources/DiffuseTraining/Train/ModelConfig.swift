@@ -33,6 +33,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// mean (`TextAttentionPool`: the mean is a bag of words, and the layout is decided at noise levels where
     /// the model read the caption only through it); 0: none.
     public var textPoolQueries = 0
+    /// Side of a grid of learned position queries that read the text and add the result to the UNet level of
+    /// that resolution (`TextSpatialMap`: the model ignored words about place); 0: none.
+    public var textSpatialMap = 0
     /// Caption words known to the tokenizer (built from the dataset's captions when a run starts).
     public var vocabulary: [String] = []
 
@@ -51,6 +54,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try read(.maxTokens, &maxTokens); try read(.vocabulary, &vocabulary)
         try read(.pooledText, &pooledText); try read(.coordinates, &coordinates)
         try read(.layersPerBlock, &layersPerBlock); try read(.textPoolQueries, &textPoolQueries)
+        try read(.textSpatialMap, &textSpatialMap)
+    }
+
+    /// The level whose grid side is `textSpatialMap`, or nil.
+    public var textSpatialMapLevel: Int? {
+        textSpatialMap > 0 ? channels.indices.first { (imageSize / patch) >> $0 == textSpatialMap } : nil
     }
 
     /// ResBlocks at `level` in each direction.
@@ -62,6 +71,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             + "\(textLayers)-layer word-level text transformer (dim \(textDim), \(vocabulary.count) words)"
             + (pooledText ? ", pooled text added to the time embedding" : "")
             + (textPoolQueries > 0 ? ", attention pooling of the text (\(textPoolQueries) queries)" : "")
+            + (textSpatialMap > 0 ? ", text read by a \(textSpatialMap)×\(textSpatialMap) grid of position queries" : "")
             + (coordinates ? ", coordinate input planes" : "")
             + (layersPerBlock.isEmpty ? "" : ", ResBlocks per level \(layersPerBlock)")
     }
@@ -90,6 +100,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             return "model.textDim \(textDim) must be a positive multiple of model.textHeads \(textHeads)"
         }
         if !(0...16).contains(textPoolQueries) { return "model.textPoolQueries must be 0…16 (got \(textPoolQueries))" }
+        if textSpatialMap != 0 && textSpatialMapLevel == nil {
+            let sides = channels.indices.map { String((imageSize / patch) >> $0) }.joined(separator: ", ")
+            return "model.textSpatialMap must be 0 or the side of a level's grid (\(sides)); got \(textSpatialMap)"
+        }
         if textLayers < 0 || maxTokens < 1 { return "model.textLayers must be ≥ 0 and model.maxTokens ≥ 1" }
         return nil
     }

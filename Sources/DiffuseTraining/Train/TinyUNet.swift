@@ -6,6 +6,7 @@ import DiffuseCore
 ///   [+ transformer], nearest 2× + conv); `layersPerBlock` adds same-width ResBlocks after each level's first → GroupNorm, SiLU, conv_out → shuffle → [B, 3, S, S].
 /// Time: sinusoidal(t) → Linear → SiLU → Linear (+ Linear(mean of the text tokens) with `pooledText`, + an
 /// attention pooling of them with `textPoolQueries`), fed to every ResBlock through SiLU + a projection.
+/// `textSpatialMap` adds position queries' reading of the text after one level's first down ResBlock.
 public final class TinyUNet: ParameterOwner {
     let config: ModelConfig
     let time1: LinearLayer, timeAct = SiLULayer(), time2: LinearLayer, embAct = SiLULayer()
@@ -16,6 +17,7 @@ public final class TinyUNet: ParameterOwner {
     let normOut: GroupNormLayer, actOut = SiLULayer(), convOut: Conv2dLayer
     let textPool: LinearLayer?
     let textAttnPool: TextAttentionPool?
+    let textMap: TextSpatialMap?
 
     init(_ c: ModelConfig, rng: inout TrainingRNG) {
         config = c
@@ -66,6 +68,10 @@ public final class TinyUNet: ParameterOwner {
         textAttnPool = c.textPoolQueries > 0
             ? TextAttentionPool("text_attn_pool", queries: c.textPoolQueries, dim: c.textDim, heads: c.textHeads, out: t, rng: &rng)
             : nil
+        textMap = c.textSpatialMapLevel.map { i in
+            TextSpatialMap("text_spatial_map", side: c.textSpatialMap, dim: c.textDim, heads: c.textHeads, channels: ch[i],
+                           rng: &rng)
+        }
     }
 
     public var parameters: [Parameter] {
@@ -80,6 +86,7 @@ public final class TinyUNet: ParameterOwner {
                 + (upSample[i]?.parameters ?? [])
         }
         return p + normOut.parameters + convOut.parameters + (textPool?.parameters ?? []) + (textAttnPool?.parameters ?? [])
+            + (textMap?.parameters ?? [])
     }
 
     private var skipChannels: [Int] = []
@@ -96,6 +103,7 @@ public final class TinyUNet: ParameterOwner {
         var skips: [Tensor] = []
         for i in downRes.indices {
             h = downRes[i].forward(h, embAct: e)
+            if let textMap, i == config.textSpatialMapLevel { h = add(h, textMap.forward(context)) }   // [B, C_i, s, s]
             for r in downExtra[i] { h = r.forward(h, embAct: e) }
             if let a = downAttn[i] { h = a.forward(h, context: context) }
             skips.append(h)
@@ -140,6 +148,7 @@ public final class TinyUNet: ParameterOwner {
             accumulate(&dh, dSkips[i])
             if let a = downAttn[i] { let (d, c) = a.backward(dh); dh = d; addC(c) }
             for r in downExtra[i].reversed() { let (d, de) = r.backward(dh); addE(de); dh = d }
+            if let textMap, i == config.textSpatialMapLevel { addC(textMap.backward(dh)) }
             let (d, de) = downRes[i].backward(dh); addE(de); dh = d
         }
         convIn.backwardParameters(dh)                                            // its input is data

@@ -9,7 +9,8 @@ import Foundation
 // the file it started from is named in the metadata. The training data must be the same dataset (same
 // manifest hash), because a model's metadata describes one dataset.
 // The run may add blocks: transformers at levels where the source has none (a widened `model.attention`),
-// ResBlocks (a larger `model.layersPerBlock`) and an attention pooling of the text (`model.textPoolQueries`).
+// ResBlocks (a larger `model.layersPerBlock`), an attention pooling of the text (`model.textPoolQueries`) and
+// a grid of position queries reading the text (`model.textSpatialMap`).
 // They start fresh with their last layer zero (`proj_out`, `conv2`), so each is the identity (the blocks are
 // residual; the pooling is added to the time embedding) and the new model computes exactly what the
 // source did until training moves them — the ControlNet "zero convolution" idea. It tests a layout change
@@ -37,7 +38,7 @@ extension TrainingCheckpoint {
         guard let added = addedBlocks(from: source.config.model, to: trainer.config.model) else {
             throw TrainingError("\(url.path): its model section (architecture, vocabulary) differs from this run's; "
                 + "omit --config to train with the model's own settings, or use the same model section "
-                + "(model.attention, model.layersPerBlock and model.textPoolQueries may add blocks)")
+                + "(model.attention, model.layersPerBlock, model.textPoolQueries and model.textSpatialMap may add blocks)")
         }
         let ours = trainer.extraMetadata[ProvenanceKey.manifestSHA256]
         let theirs = source.metadata[ProvenanceKey.manifestSHA256]
@@ -74,14 +75,17 @@ extension TrainingCheckpoint {
         widened.attention = to.attention
         widened.layersPerBlock = to.layersPerBlock
         widened.textPoolQueries = to.textPoolQueries
+        widened.textSpatialMap = to.textSpatialMap
         let levels = to.channels.indices
         guard widened == to, from.attention.count == to.attention.count,
               zip(from.attention, to.attention).allSatisfy({ !$0 || $1 }),
               levels.allSatisfy({ from.resnets(level: $0) <= to.resnets(level: $0) }),
-              from.textPoolQueries == to.textPoolQueries || from.textPoolQueries == 0 else { return nil }
+              from.textPoolQueries == to.textPoolQueries || from.textPoolQueries == 0,
+              from.textSpatialMap == to.textSpatialMap || from.textSpatialMap == 0 else { return nil }
         let last = to.channels.count - 1
         let pool = to.textPoolQueries > 0 && from.textPoolQueries == 0 ? ["text_attn_pool"] : []
-        return pool + levels.flatMap { i -> [String] in
+        let map = to.textSpatialMap > 0 && from.textSpatialMap == 0 ? ["text_spatial_map"] : []
+        return pool + map + levels.flatMap { i -> [String] in
             let attention = to.attention[i] && !from.attention[i]
                 ? ["down_blocks.\(i).attentions.0", "up_blocks.\(last - i).attentions.0"] : []
             let resnets = (from.resnets(level: i)..<to.resnets(level: i)).flatMap { j in
