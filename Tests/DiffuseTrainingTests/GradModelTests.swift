@@ -76,6 +76,19 @@ final class GradModelTests: XCTestCase {
         try checkWholeModelGradients(c)
     }
 
+    /// Per-cell readouts of the mean of the tokens, added at one level: the text encoder gets their gradient
+    /// beside the pooled path's.
+    func testWholeModelGradientsWithTextCellMap() throws {
+        var c = Self.tinyConfig()
+        c.pooledText = true
+        c.textCellMap = (c.imageSize / c.patch) >> 1
+        XCTAssertNil(c.problem())
+        let model = try TextToImageModel(config: c, seed: 3)
+        XCTAssertEqual(model.parameters.first { $0.name == "text_cell_map.weight" }?.value.shape,
+                       [c.channels[1] * c.textCellMap * c.textCellMap, c.textDim])
+        try checkWholeModelGradients(c)
+    }
+
     /// The map alone, as the attention pooling below: context and queries against finite differences.
     func testTextSpatialMapGradients() {
         var rng = TrainingRNG(seed: 5)
@@ -128,6 +141,9 @@ final class GradModelTests: XCTestCase {
         }
         if let map = model.unet.textMap {
             map.projOut.weight.value = randomTensor(map.projOut.weight.value.shape, seed: 34, scale: 0.3)
+        }
+        if let cells = model.unet.textCells {
+            cells.weight.value = randomTensor(cells.weight.value.shape, seed: 35, scale: 0.3)
         }
         let x = randomTensor([2, 3, 8, 8], seed: 31), r = randomTensor([2, 3, 8, 8], seed: 32)
         let t: [Float] = [10, 700]

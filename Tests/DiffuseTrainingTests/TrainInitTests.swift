@@ -43,10 +43,11 @@ final class TrainInitTests: XCTestCase {
         grown.model.layersPerBlock = [2, 1]
         grown.model.textPoolQueries = 2
         grown.model.textSpatialMap = (grown.model.imageSize / grown.model.patch) >> 1
+        grown.model.textCellMap = grown.model.textSpatialMap
         grown.model.vocabulary = first.config.model.vocabulary
         let second = try Trainer(config: grown, dataset: data)
         let added = try TrainingCheckpoint.initialise(second, from: url)
-        XCTAssertEqual(added, ["text_attn_pool", "text_spatial_map", "down_blocks.0.attentions.0", "up_blocks.1.attentions.0",
+        XCTAssertEqual(added, ["text_attn_pool", "text_spatial_map", "text_cell_map", "down_blocks.0.attentions.0", "up_blocks.1.attentions.0",
                                "down_blocks.0.resnets.1", "up_blocks.1.resnets.1"])
         let source = try BuiltinModel(contentsOf: url)
         let names = Set(source.model.parameters.map(\.name))
@@ -59,7 +60,7 @@ final class TrainInitTests: XCTestCase {
         XCTAssertTrue(second.extraMetadata[TrainingCheckpoint.initialisedFromKey]!.contains("down_blocks.0.attentions.0"))
         try second.run(data)
         for name in ["down_blocks.0.attentions.0.proj_out.weight", "up_blocks.1.resnets.1.conv2.weight",
-                     "text_attn_pool.proj_out.weight", "text_spatial_map.proj_out.weight"] {
+                     "text_attn_pool.proj_out.weight", "text_spatial_map.proj_out.weight", "text_cell_map.weight"] {
             let p = try XCTUnwrap(second.model.parameters.first { $0.name == name })
             XCTAssertFalse(p.value.data.allSatisfy { $0 == 0 }, "training moves \(name)")
         }

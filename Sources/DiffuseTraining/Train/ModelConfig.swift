@@ -36,6 +36,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// Side of a grid of learned position queries that read the text and add the result to the UNet level of
     /// that resolution (`TextSpatialMap`: the model ignored words about place); 0: none.
     public var textSpatialMap = 0
+    /// Side of a grid whose every cell reads the mean of the text tokens through its own linear layer, the
+    /// result added to the UNet level of that resolution (a spatial map from the caption with no attention to
+    /// bootstrap: `TinyUNet.textCells`); 0: none.
+    public var textCellMap = 0
     /// Caption words known to the tokenizer (built from the dataset's captions when a run starts).
     public var vocabulary: [String] = []
 
@@ -54,12 +58,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try read(.maxTokens, &maxTokens); try read(.vocabulary, &vocabulary)
         try read(.pooledText, &pooledText); try read(.coordinates, &coordinates)
         try read(.layersPerBlock, &layersPerBlock); try read(.textPoolQueries, &textPoolQueries)
-        try read(.textSpatialMap, &textSpatialMap)
+        try read(.textSpatialMap, &textSpatialMap); try read(.textCellMap, &textCellMap)
     }
 
     /// The level whose grid side is `textSpatialMap`, or nil.
-    public var textSpatialMapLevel: Int? {
-        textSpatialMap > 0 ? channels.indices.first { (imageSize / patch) >> $0 == textSpatialMap } : nil
+    public var textSpatialMapLevel: Int? { level(ofSide: textSpatialMap) }
+    /// The level whose grid side is `textCellMap`, or nil.
+    public var textCellMapLevel: Int? { level(ofSide: textCellMap) }
+
+    private func level(ofSide side: Int) -> Int? {
+        side > 0 ? channels.indices.first { (imageSize / patch) >> $0 == side } : nil
     }
 
     /// ResBlocks at `level` in each direction.
@@ -72,6 +80,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             + (pooledText ? ", pooled text added to the time embedding" : "")
             + (textPoolQueries > 0 ? ", attention pooling of the text (\(textPoolQueries) queries)" : "")
             + (textSpatialMap > 0 ? ", text read by a \(textSpatialMap)×\(textSpatialMap) grid of position queries" : "")
+            + (textCellMap > 0 ? ", pooled text mapped to a \(textCellMap)×\(textCellMap) grid" : "")
             + (coordinates ? ", coordinate input planes" : "")
             + (layersPerBlock.isEmpty ? "" : ", ResBlocks per level \(layersPerBlock)")
     }
@@ -100,9 +109,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             return "model.textDim \(textDim) must be a positive multiple of model.textHeads \(textHeads)"
         }
         if !(0...16).contains(textPoolQueries) { return "model.textPoolQueries must be 0…16 (got \(textPoolQueries))" }
-        if textSpatialMap != 0 && textSpatialMapLevel == nil {
+        for (key, side, level) in [("textSpatialMap", textSpatialMap, textSpatialMapLevel), ("textCellMap", textCellMap, textCellMapLevel)]
+        where side != 0 && level == nil {
             let sides = channels.indices.map { String((imageSize / patch) >> $0) }.joined(separator: ", ")
-            return "model.textSpatialMap must be 0 or the side of a level's grid (\(sides)); got \(textSpatialMap)"
+            return "model.\(key) must be 0 or the side of a level's grid (\(sides)); got \(side)"
         }
         if textLayers < 0 || maxTokens < 1 { return "model.textLayers must be ≥ 0 and model.maxTokens ≥ 1" }
         return nil

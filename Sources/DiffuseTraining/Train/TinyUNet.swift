@@ -18,6 +18,8 @@ public final class TinyUNet: ParameterOwner {
     let textPool: LinearLayer?
     let textAttnPool: TextAttentionPool?
     let textMap: TextSpatialMap?
+    /// `textCellMap`: mean of the text tokens [B, D] → [B, C·s²] (zero-initialised), added as [B, C, s, s].
+    let textCells: LinearLayer?
 
     init(_ c: ModelConfig, rng: inout TrainingRNG) {
         config = c
@@ -72,6 +74,12 @@ public final class TinyUNet: ParameterOwner {
             TextSpatialMap("text_spatial_map", side: c.textSpatialMap, dim: c.textDim, heads: c.textHeads, channels: ch[i],
                            rng: &rng)
         }
+        textCells = c.textCellMapLevel.map { i in
+            let cells = LinearLayer("text_cell_map", in: c.textDim, out: ch[i] * c.textCellMap * c.textCellMap, rng: &rng)
+            cells.weight.value = Tensor(zeros: cells.weight.value.shape)
+            cells.bias!.value = Tensor(zeros: cells.bias!.value.shape)
+            return cells
+        }
     }
 
     public var parameters: [Parameter] {
@@ -86,7 +94,7 @@ public final class TinyUNet: ParameterOwner {
                 + (upSample[i]?.parameters ?? [])
         }
         return p + normOut.parameters + convOut.parameters + (textPool?.parameters ?? []) + (textAttnPool?.parameters ?? [])
-            + (textMap?.parameters ?? [])
+            + (textMap?.parameters ?? []) + (textCells?.parameters ?? [])
     }
 
     private var skipChannels: [Int] = []
@@ -95,7 +103,8 @@ public final class TinyUNet: ParameterOwner {
     /// text path reads (diagnostics only).
     func forward(_ x: Tensor, timesteps: [Float], context: Tensor, pooled: Tensor? = nil) -> Tensor {
         var temb = time2.forward(timeAct.forward(time1.forward(timestepEmbedding(timesteps, dim: config.channels[0]))))
-        if let textPool { temb = add(temb, textPool.forward(meanOverTokens(pooled ?? context))) }   // [B, 4·C0]
+        let mean = textPool != nil || textCells != nil ? meanOverTokens(pooled ?? context) : nil   // [B, D]
+        if let textPool, let mean { temb = add(temb, textPool.forward(mean)) }   // [B, 4·C0]
         if let textAttnPool { temb = add(temb, textAttnPool.forward(pooled ?? context)) }
         let e = embAct.forward(temb)                                               // [B, 4·C0]
         let grid = pixelUnshuffle(x, config.patch)                                 // [B, 3·p², S/p, S/p]
@@ -104,6 +113,7 @@ public final class TinyUNet: ParameterOwner {
         for i in downRes.indices {
             h = downRes[i].forward(h, embAct: e)
             if let textMap, i == config.textSpatialMapLevel { h = add(h, textMap.forward(context)) }   // [B, C_i, s, s]
+            if let textCells, let mean, i == config.textCellMapLevel { h = add(h, textCells.forward(mean).reshaped(h.shape)) }
             for r in downExtra[i] { h = r.forward(h, embAct: e) }
             if let a = downAttn[i] { h = a.forward(h, context: context) }
             skips.append(h)
@@ -126,7 +136,7 @@ public final class TinyUNet: ParameterOwner {
     func backward(_ dy: Tensor) -> Tensor {
         var dh = normOut.backward(actOut.backward(convOut.backward(pixelUnshuffle(dy, config.patch))))
         var dSkips: [Tensor] = []
-        var dE: Tensor? = nil, dCtx: Tensor? = nil
+        var dE: Tensor? = nil, dCtx: Tensor? = nil, dMean: Tensor? = nil
         func addE(_ t: Tensor) { if dE == nil { dE = t } else { accumulate(&dE!, t) } }
         func addC(_ t: Tensor) { if dCtx == nil { dCtx = t } else { accumulate(&dCtx!, t) } }
         for i in upRes.indices.reversed() {
@@ -149,12 +159,17 @@ public final class TinyUNet: ParameterOwner {
             if let a = downAttn[i] { let (d, c) = a.backward(dh); dh = d; addC(c) }
             for r in downExtra[i].reversed() { let (d, de) = r.backward(dh); addE(de); dh = d }
             if let textMap, i == config.textSpatialMapLevel { addC(textMap.backward(dh)) }
+            if let textCells, i == config.textCellMapLevel { dMean = textCells.backward(dh.reshaped([dh.shape[0], dh.count / dh.shape[0]])) }
             let (d, de) = downRes[i].backward(dh); addE(de); dh = d
         }
         convIn.backwardParameters(dh)                                            // its input is data
         let dTemb = embAct.backward(dE!)
         _ = time1.backward(timeAct.backward(time2.backward(dTemb)))
-        if let textPool { accumulate(&dCtx!, meanOverTokensBackward(textPool.backward(dTemb), tokens: dCtx!.shape[1])) }
+        if let textPool {
+            let d = textPool.backward(dTemb)
+            if dMean == nil { dMean = d } else { accumulate(&dMean!, d) }
+        }
+        if let dMean { accumulate(&dCtx!, meanOverTokensBackward(dMean, tokens: dCtx!.shape[1])) }
         if let textAttnPool { accumulate(&dCtx!, textAttnPool.backward(dTemb)) }
         return dCtx!
     }

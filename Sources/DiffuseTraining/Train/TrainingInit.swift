@@ -10,7 +10,8 @@ import Foundation
 // manifest hash), because a model's metadata describes one dataset.
 // The run may add blocks: transformers at levels where the source has none (a widened `model.attention`),
 // ResBlocks (a larger `model.layersPerBlock`), an attention pooling of the text (`model.textPoolQueries`) and
-// a grid of position queries reading the text (`model.textSpatialMap`).
+// a grid of position queries reading the text (`model.textSpatialMap`) or of per-cell readouts of its mean
+// (`model.textCellMap`).
 // They start fresh with their last layer zero (`proj_out`, `conv2`), so each is the identity (the blocks are
 // residual; the pooling is added to the time embedding) and the new model computes exactly what the
 // source did until training moves them — the ControlNet "zero convolution" idea. It tests a layout change
@@ -49,7 +50,7 @@ extension TrainingCheckpoint {
         var values = Dictionary(uniqueKeysWithValues: source.model.parameters.map { ($0.name, $0.value) })
         for p in trainer.model.parameters where values[p.name] == nil {
             guard let block = added.first(where: { p.name.hasPrefix($0 + ".") }) else { continue }
-            let last = ["proj_out.weight", "proj_out.bias", "conv2.weight", "conv2.bias"].map { block + "." + $0 }
+            let last = ["proj_out.weight", "proj_out.bias", "conv2.weight", "conv2.bias", "weight", "bias"].map { block + "." + $0 }
             values[p.name] = last.contains(p.name) ? Tensor(zeros: p.value.shape) : p.value
         }
         try trainer.model.load(values)
@@ -76,15 +77,18 @@ extension TrainingCheckpoint {
         widened.layersPerBlock = to.layersPerBlock
         widened.textPoolQueries = to.textPoolQueries
         widened.textSpatialMap = to.textSpatialMap
+        widened.textCellMap = to.textCellMap
         let levels = to.channels.indices
         guard widened == to, from.attention.count == to.attention.count,
               zip(from.attention, to.attention).allSatisfy({ !$0 || $1 }),
               levels.allSatisfy({ from.resnets(level: $0) <= to.resnets(level: $0) }),
               from.textPoolQueries == to.textPoolQueries || from.textPoolQueries == 0,
-              from.textSpatialMap == to.textSpatialMap || from.textSpatialMap == 0 else { return nil }
+              from.textSpatialMap == to.textSpatialMap || from.textSpatialMap == 0,
+              from.textCellMap == to.textCellMap || from.textCellMap == 0 else { return nil }
         let last = to.channels.count - 1
         let pool = to.textPoolQueries > 0 && from.textPoolQueries == 0 ? ["text_attn_pool"] : []
-        let map = to.textSpatialMap > 0 && from.textSpatialMap == 0 ? ["text_spatial_map"] : []
+        let map = (to.textSpatialMap > 0 && from.textSpatialMap == 0 ? ["text_spatial_map"] : [])
+            + (to.textCellMap > 0 && from.textCellMap == 0 ? ["text_cell_map"] : [])
         return pool + map + levels.flatMap { i -> [String] in
             let attention = to.attention[i] && !from.attention[i]
                 ? ["down_blocks.\(i).attentions.0", "up_blocks.\(last - i).attentions.0"] : []
