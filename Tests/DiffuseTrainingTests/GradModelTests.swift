@@ -61,9 +61,6 @@ final class GradModelTests: XCTestCase {
         try checkWholeModelGradients(c)
     }
 
-    /// The attention pooling alone, where its gradients are not small beside the rest of a model: the context
-    /// and the learned queries against finite differences. Loss Σ y·r ≈ 1–5 in float32, h = 1e-2: rounding
-    /// ≈ 6e-8·5 / 1e-2 ≈ 3e-5 and softmax curvature O(h²); 2e-3 absolute + 2e-2 relative.
     /// Position queries reading the text, added at one level: the queries, the attention and the text
     /// encoder get its gradient, and the level's backward passes it on.
     func testWholeModelGradientsWithTextSpatialMap() throws {
@@ -89,44 +86,45 @@ final class GradModelTests: XCTestCase {
         try checkWholeModelGradients(c)
     }
 
-    /// The map alone, as the attention pooling below: context and queries against finite differences.
+    /// The position-query map alone, as the attention pooling below.
     func testTextSpatialMapGradients() {
         var rng = TrainingRNG(seed: 5)
         let map = TextSpatialMap("map", side: 2, dim: 8, heads: 2, channels: 3, rng: &rng)
         map.projOut.weight.value = randomTensor([3, 8], seed: 50, scale: 0.5)
         let context = randomTensor([2, 4, 8], seed: 51), r = randomTensor([2, 3, 2, 2], seed: 52)
         XCTAssertEqual(map.forward(context).shape, [2, 3, 2, 2])
-        let dContext = map.backward(r)
-        assertFiniteDifferences("context", x: context, analytic: dContext, rtol: 2e-2, atol: 2e-3) {
-            contract(map.forward($0), r)
-        }
-        let queries = map.queries.value, dQueries = map.queries.grad
-        assertFiniteDifferences("queries", x: queries, analytic: dQueries, rtol: 2e-2, atol: 2e-3) {
-            map.queries.value = $0
-            defer { map.queries.value = queries }
-            return contract(map.forward(context), r)
-        }
-        XCTAssertGreaterThan(dQueries.data.map(abs).max()!, 1e-2, "a gradient the check can see")
+        checkQueryBlockGradients(map.queries, context: context, r: r, forward: map.forward, backward: map.backward)
         var bad = ModelConfig()
         bad.textSpatialMap = 5
         XCTAssertEqual(bad.problem(), "model.textSpatialMap must be 0 or the side of a level's grid (32, 16, 8); got 5")
     }
 
+    /// The attention pooling alone, where its gradients are not small beside the rest of a model: the context
+    /// and the learned queries against finite differences. Loss Σ y·r ≈ 1–5 in float32, h = 1e-2: rounding
+    /// ≈ 6e-8·5 / 1e-2 ≈ 3e-5 and softmax curvature O(h²); 2e-3 absolute + 2e-2 relative.
     func testTextAttentionPoolGradients() {
         var rng = TrainingRNG(seed: 4)
         let pool = TextAttentionPool("pool", queries: 3, dim: 8, heads: 2, out: 5, rng: &rng)
         pool.projOut.weight.value = randomTensor([5, 24], seed: 40, scale: 0.5)
         let context = randomTensor([2, 4, 8], seed: 41), r = randomTensor([2, 5], seed: 42)
         XCTAssertEqual(pool.forward(context).shape, [2, 5])
-        let dContext = pool.backward(r)
+        checkQueryBlockGradients(pool.queries, context: context, r: r, forward: pool.forward, backward: pool.backward)
+    }
+
+    /// A block of learned queries over the text: the context and the queries' gradients against finite
+    /// differences of Σ forward(context)·r.
+    func checkQueryBlockGradients(_ queries: Parameter, context: Tensor, r: Tensor, forward: @escaping (Tensor) -> Tensor,
+                                  backward: (Tensor) -> Tensor) {
+        _ = forward(context)
+        let dContext = backward(r)
         assertFiniteDifferences("context", x: context, analytic: dContext, rtol: 2e-2, atol: 2e-3) {
-            contract(pool.forward($0), r)
+            contract(forward($0), r)
         }
-        let queries = pool.queries.value, dQueries = pool.queries.grad
-        assertFiniteDifferences("queries", x: queries, analytic: dQueries, rtol: 2e-2, atol: 2e-3) {
-            pool.queries.value = $0
-            defer { pool.queries.value = queries }
-            return contract(pool.forward(context), r)
+        let values = queries.value, dQueries = queries.grad
+        assertFiniteDifferences("queries", x: values, analytic: dQueries, rtol: 2e-2, atol: 2e-3) {
+            queries.value = $0
+            defer { queries.value = values }
+            return contract(forward(context), r)
         }
         XCTAssertGreaterThan(dQueries.data.map(abs).max()!, 1e-2, "a gradient the check can see")
     }

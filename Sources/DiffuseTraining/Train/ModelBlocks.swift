@@ -124,35 +124,59 @@ public final class SpatialTransformer: ParameterOwner {
 /// Queries select words by content and role. `proj_out` starts at zero, so the block
 /// adds nothing until trained (an identity when `diffuse train --init` adds it to a trained model).
 public final class TextAttentionPool: ParameterOwner {
-    let queries: Parameter                 // [K, D]
-    let attn: AttentionLayer
+    let reader: TextQueries                // K queries
     let projOut: LinearLayer               // K·D → T
-    private var batch = 0
+    var queries: Parameter { reader.queries }
 
     init(_ name: String, queries k: Int, dim d: Int, heads: Int, out: Int, rng: inout TrainingRNG) {
-        queries = Parameter(name + ".queries", Tensor(shape: [k, d], data: (0..<k * d).map { _ in rng.nextNormal() }))
-        attn = AttentionLayer(name + ".attn", dim: d, heads: heads, rng: &rng)
+        reader = TextQueries(name, count: k, dim: d, heads: heads, rng: &rng)
         projOut = LinearLayer(name + ".proj_out", in: k * d, out: out, rng: &rng)
         projOut.weight.value = Tensor(zeros: projOut.weight.value.shape)
         projOut.bias!.value = Tensor(zeros: [out])
     }
 
-    public var parameters: [Parameter] { [queries] + attn.parameters + projOut.parameters }
+    public var parameters: [Parameter] { reader.parameters + projOut.parameters }
 
     /// context [B, L, D] → [B, T]
     func forward(_ context: Tensor) -> Tensor {
-        let (k, d) = (queries.value.shape[0], queries.value.shape[1])
-        batch = context.shape[0]
-        let q = Tensor(shape: [batch, k, d], data: Array((0..<batch).map { _ in queries.value.data }.joined()))
-        let pooled = attn.forward(q, context: context)                 // [B, K, D]
-        return projOut.forward(pooled.reshaped([batch, k * d]))
+        let pooled = reader.forward(context)                            // [B, K, D]
+        return projOut.forward(pooled.reshaped([pooled.shape[0], pooled.count / pooled.shape[0]]))
     }
 
     /// dy [B, T] → the context gradient [B, L, D]; adds the queries' gradient (summed over the batch).
     func backward(_ dy: Tensor) -> Tensor {
         let (k, d) = (queries.value.shape[0], queries.value.shape[1])
-        let (dq, dContext) = attn.backward(projOut.backward(dy).reshaped([batch, k, d]))
-        for n in 0..<batch { for i in 0..<k * d { queries.grad.data[i] += dq.data[n * k * d + i] } }
+        return reader.backward(projOut.backward(dy).reshaped([dy.shape[0], k, d]))
+    }
+}
+
+/// K learned queries that attend over the text tokens (one multi-head attention): the part `TextAttentionPool`
+/// and `TextSpatialMap` share. Parameters `<name>.queries` [K, D] and `<name>.attn.*`.
+final class TextQueries: ParameterOwner {
+    let queries: Parameter                 // [K, D]
+    let attn: AttentionLayer
+    private var batch = 0
+
+    init(_ name: String, count k: Int, dim d: Int, heads: Int, rng: inout TrainingRNG) {
+        queries = Parameter(name + ".queries", Tensor(shape: [k, d], data: (0..<k * d).map { _ in rng.nextNormal() }))
+        attn = AttentionLayer(name + ".attn", dim: d, heads: heads, rng: &rng)
+    }
+
+    var parameters: [Parameter] { [queries] + attn.parameters }
+
+    /// context [B, L, D] → [B, K, D]
+    func forward(_ context: Tensor) -> Tensor {
+        let (k, d) = (queries.value.shape[0], queries.value.shape[1])
+        batch = context.shape[0]
+        let q = Tensor(shape: [batch, k, d], data: Array((0..<batch).map { _ in queries.value.data }.joined()))
+        return attn.forward(q, context: context)
+    }
+
+    /// dy [B, K, D] → the context gradient [B, L, D]; adds the queries' gradient (summed over the batch).
+    func backward(_ dy: Tensor) -> Tensor {
+        let n = queries.value.count
+        let (dq, dContext) = attn.backward(dy)
+        for b in 0..<batch { for i in 0..<n { queries.grad.data[i] += dq.data[b * n + i] } }
         return dContext!
     }
 }
@@ -168,37 +192,28 @@ public final class TextAttentionPool: ParameterOwner {
 /// `proj_out` starts at zero, so the block adds nothing until trained (an identity when `diffuse train
 /// --init` adds it to a trained model).
 public final class TextSpatialMap: ParameterOwner {
-    let queries: Parameter                 // [s², D]
-    let attn: AttentionLayer
+    let reader: TextQueries                // s² queries
     let projOut: LinearLayer               // D → C
     let side: Int
-    private var batch = 0
+    var queries: Parameter { reader.queries }
 
     init(_ name: String, side: Int, dim d: Int, heads: Int, channels c: Int, rng: inout TrainingRNG) {
         self.side = side
-        queries = Parameter(name + ".queries", Tensor(shape: [side * side, d], data: (0..<side * side * d).map { _ in rng.nextNormal() }))
-        attn = AttentionLayer(name + ".attn", dim: d, heads: heads, rng: &rng)
+        reader = TextQueries(name, count: side * side, dim: d, heads: heads, rng: &rng)
         projOut = LinearLayer(name + ".proj_out", in: d, out: c, rng: &rng)
         projOut.weight.value = Tensor(zeros: projOut.weight.value.shape)
         projOut.bias!.value = Tensor(zeros: [c])
     }
 
-    public var parameters: [Parameter] { [queries] + attn.parameters + projOut.parameters }
+    public var parameters: [Parameter] { reader.parameters + projOut.parameters }
 
     /// context [B, L, D] → [B, C, s, s]
     func forward(_ context: Tensor) -> Tensor {
-        let (n, d) = (queries.value.shape[0], queries.value.shape[1])
-        batch = context.shape[0]
-        let q = Tensor(shape: [batch, n, d], data: Array((0..<batch).map { _ in queries.value.data }.joined()))
-        let cells = attn.forward(q, context: context)                  // [B, s², D]
-        return channelsFirst(projOut.forward(cells), height: side, width: side)
+        channelsFirst(projOut.forward(reader.forward(context)), height: side, width: side)   // [B, s², D] → [B, s², C]
     }
 
     /// dy [B, C, s, s] → the context gradient [B, L, D]; adds the queries' gradient (summed over the batch).
     func backward(_ dy: Tensor) -> Tensor {
-        let (n, d) = (queries.value.shape[0], queries.value.shape[1])
-        let (dq, dContext) = attn.backward(projOut.backward(channelsLast(dy)))
-        for b in 0..<batch { for i in 0..<n * d { queries.grad.data[i] += dq.data[b * n * d + i] } }
-        return dContext!
+        reader.backward(projOut.backward(channelsLast(dy)))
     }
 }
