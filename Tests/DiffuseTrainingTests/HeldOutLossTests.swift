@@ -84,11 +84,7 @@ final class HeldOutLossTests: XCTestCase {
     func testPicturesAndText() throws {
         let folder = try scratchFolder("heldout-text")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 4, size: 16)
-        let trainer = try Trainer(config: tinyTrainConfig(steps: 4), dataset: data)
-        try trainer.run(data)
-        let url = folder.appendingPathComponent("model.safetensors")
-        try BuiltinModel.export(trainer, to: url, dtype: .f32)
+        let (data, _, url) = try exportedModel(in: folder, count: 4, steps: 4)
         let m = try BuiltinModel(contentsOf: url)
         let one = try HeldOutLoss.measure(m, dataset: data, pictures: [2], timesteps: [100, 900])
         let own = try HeldOutLoss.measure(m, dataset: data, pictures: [2], timesteps: [100, 900]) { data.captions[$0] }

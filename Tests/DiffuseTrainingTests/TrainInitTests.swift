@@ -104,14 +104,4 @@ final class TrainInitTests: XCTestCase {
         assertError(try TrainingCheckpoint.initialise(Trainer(config: same, dataset: other), from: url),
                     contains: "continues on the same dataset only")
     }
-
-    /// A 6-picture dataset in `folder`, a 3-step run on it and that run exported in float32.
-    private func exportedModel(in folder: URL) throws -> (LoadedDataset, Trainer, URL) {
-        let data = try shapesDataset(folder.appendingPathComponent("data"), count: 6, size: 16)
-        let first = try Trainer(config: tinyTrainConfig(steps: 3), dataset: data)
-        try first.run(data)
-        let url = folder.appendingPathComponent("model.safetensors")
-        try BuiltinModel.export(first, to: url, dtype: .f32)
-        return (data, first, url)
-    }
 }

@@ -26,6 +26,17 @@ func tinyTrainConfig(steps: Int) -> TrainConfig {
     return c
 }
 
+/// A shapes dataset of `count` 16×16 pictures in `folder`/data, a tiny model trained `steps` steps on it, and
+/// that model exported in float32 to `folder`/model.safetensors.
+func exportedModel(in folder: URL, count: Int = 6, steps: Int = 3) throws -> (LoadedDataset, Trainer, URL) {
+    let data = try shapesDataset(folder.appendingPathComponent("data"), count: count, size: 16)
+    let trainer = try Trainer(config: tinyTrainConfig(steps: steps), dataset: data)
+    try trainer.run(data)
+    let url = folder.appendingPathComponent("model.safetensors")
+    try BuiltinModel.export(trainer, to: url, dtype: .f32)
+    return (data, trainer, url)
+}
+
 /// Asserts that `body` throws an error whose description contains `text`.
 func assertError<T>(_ body: @autoclosure () throws -> T, contains text: String, line: UInt = #line) {
     do {

@@ -6,7 +6,8 @@ import DiffuseCore
 ///   [+ transformer], nearest 2× + conv); `layersPerBlock` adds same-width ResBlocks after each level's first → GroupNorm, SiLU, conv_out → shuffle → [B, 3, S, S].
 /// Time: sinusoidal(t) → Linear → SiLU → Linear (+ Linear(mean of the text tokens) with `pooledText`, + an
 /// attention pooling of them with `textPoolQueries`), fed to every ResBlock through SiLU + a projection.
-/// `textSpatialMap` adds position queries' reading of the text after one level's first down ResBlock.
+/// `textSpatialMap` (position queries reading the tokens) and `textCellMap` (per-cell readouts of the tokens'
+/// mean) add a caption-dependent map after one level's first down ResBlock.
 public final class TinyUNet: ParameterOwner {
     let config: ModelConfig
     let time1: LinearLayer, timeAct = SiLULayer(), time2: LinearLayer, embAct = SiLULayer()
